@@ -1,0 +1,1 @@
+namespace corch { class DriverRegistry; } namespace corch::drivers::native { void registerDriver(DriverRegistry&) {} }

@@ -1,0 +1,194 @@
+// The 'fake' vSwitch driver: an in-memory switch for fast unit tests of the core (DESIGN 7,
+// STYLE "fake drivers"). It keeps LSIs, ports, vlinks and rules as the contract of vswitch.h says
+// a real switch would, and can be told to fail: option "fail" = "createLsi", "installRules:<lsi>"
+// makes that call fail once it is reached.
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+#include "corch/driver_registry.h"
+
+namespace corch::drivers::fake_vswitch {
+namespace {
+
+struct Lsi {
+  std::map<std::string, uint32_t> ports;  // name -> number
+  uint32_t next_port = 1;
+  std::vector<TsRule> rules;
+};
+
+class FakeVSwitch final : public VSwitchDriver {
+ public:
+  explicit FakeVSwitch(const DriverOptions& options) : fail_(options.getOr("fail", "")) {}
+
+  std::string_view name() const override { return "fake"; }
+  Result<void> probe() override { return Ok(); }
+
+  Result<LsiInfo> createLsi(const LsiSpec& spec) override {
+    std::lock_guard lock(mu_);
+    if (fail_ == "createLsi") return Error(ErrorCode::Unavailable, "fake: createLsi fails");
+    if (lsis_.count(spec.name)) {
+      return Error(ErrorCode::AlreadyExists, "fake: LSI " + spec.name + " exists");
+    }
+    if (!spec.vlink_peer.empty() && !lsis_.count(spec.vlink_peer)) {
+      return Error(ErrorCode::NotFound, "fake: no LSI " + spec.vlink_peer);
+    }
+    Lsi& lsi = lsis_[spec.name];
+    LsiInfo info{spec.name, {}, {}, {}};
+    for (const auto& ifname : spec.interfaces) info.interfaces.push_back(addPort(lsi, ifname, ""));
+    for (const auto& port : spec.ports) info.ports.push_back(addPort(lsi, port.name, port.name + "p"));
+    for (uint32_t i = 0; i < spec.vlink_count; ++i) {
+      info.vlinks.push_back(addVlink(spec.vlink_peer, spec.name, spec.name + "-vl" + std::to_string(i)));
+    }
+    return info;
+  }
+
+  Result<void> destroyLsi(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    if (!lsis_.erase(name)) return Ok();
+    // Remove the far ends of vlinks.
+    for (auto it = peers_.begin(); it != peers_.end();) {
+      if (it->second.first == name || it->second.second == name) {
+        for (auto& [lsi_name, lsi] : lsis_) lsi.ports.erase(it->first);
+        it = peers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return Ok();
+  }
+
+  Result<std::vector<std::string>> listLsis() override {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [name, lsi] : lsis_) out.push_back(name);
+    return out;
+  }
+
+  Result<std::vector<VlinkInfo>> connectLsis(const std::string& a, const std::string& b,
+                                             uint32_t n, const std::string& prefix) override {
+    std::lock_guard lock(mu_);
+    if (!lsis_.count(a) || !lsis_.count(b)) return Error(ErrorCode::NotFound, "fake: no such LSI");
+    std::vector<VlinkInfo> out;
+    for (uint32_t i = 0; i < n; ++i) out.push_back(addVlink(a, b, prefix + std::to_string(i)));
+    return out;
+  }
+
+  Result<void> destroyVlinks(const std::vector<VlinkInfo>& vlinks) override {
+    std::lock_guard lock(mu_);
+    for (const auto& v : vlinks) {
+      for (auto& [name, lsi] : lsis_) {
+        lsi.ports.erase(v.name_a);
+        lsi.ports.erase(v.name_b);
+      }
+      peers_.erase(v.name_a);
+    }
+    return Ok();
+  }
+
+  Result<std::vector<PortInfo>> createPorts(const std::string& lsi_name,
+                                            const std::vector<PortSpec>& ports) override {
+    std::lock_guard lock(mu_);
+    auto it = lsis_.find(lsi_name);
+    if (it == lsis_.end()) return Error(ErrorCode::NotFound, "fake: no LSI " + lsi_name);
+    std::vector<PortInfo> out;
+    for (const auto& p : ports) out.push_back(addPort(it->second, p.name, p.name + "p"));
+    return out;
+  }
+
+  Result<void> destroyPorts(const std::string& lsi_name,
+                            const std::vector<std::string>& names) override {
+    std::lock_guard lock(mu_);
+    auto it = lsis_.find(lsi_name);
+    if (it == lsis_.end()) return Ok();
+    for (const auto& n : names) it->second.ports.erase(n);
+    return Ok();
+  }
+
+  Result<uint32_t> portNumber(const std::string& lsi_name, const std::string& port) override {
+    std::lock_guard lock(mu_);
+    auto it = lsis_.find(lsi_name);
+    if (it == lsis_.end()) return Error(ErrorCode::NotFound, "fake: no LSI " + lsi_name);
+    auto p = it->second.ports.find(port);
+    if (p == it->second.ports.end()) {
+      return Error(ErrorCode::NotFound, "fake: no port " + port + " on " + lsi_name);
+    }
+    return p->second;
+  }
+
+  Result<void> checkRules(const std::vector<TsRule>&) override { return Ok(); }
+
+  Result<void> installRules(const std::string& lsi_name, const std::vector<TsRule>& rules) override {
+    std::lock_guard lock(mu_);
+    if (fail_ == "installRules:" + lsi_name) {
+      return Error(ErrorCode::Unavailable, "fake: installRules fails on " + lsi_name);
+    }
+    auto it = lsis_.find(lsi_name);
+    if (it == lsis_.end()) return Error(ErrorCode::NotFound, "fake: no LSI " + lsi_name);
+    for (const auto& r : rules) it->second.rules.push_back(r);
+    return Ok();
+  }
+
+  Result<void> removeRules(const std::string& lsi_name, const std::vector<TsRule>& rules) override {
+    std::lock_guard lock(mu_);
+    auto it = lsis_.find(lsi_name);
+    if (it == lsis_.end()) return Ok();
+    auto& installed = it->second.rules;
+    for (const auto& r : rules) {
+      std::erase_if(installed, [&](const TsRule& x) {
+        return x.priority == r.priority && x.in_port == r.in_port && x.fields == r.fields;
+      });
+    }
+    return Ok();
+  }
+
+  Result<void> removeRulesByCookie(const std::string& lsi_name, uint64_t cookie,
+                                   uint64_t mask) override {
+    std::lock_guard lock(mu_);
+    auto it = lsis_.find(lsi_name);
+    if (it == lsis_.end()) return Ok();
+    std::erase_if(it->second.rules,
+                  [&](const TsRule& x) { return (x.cookie & mask) == (cookie & mask); });
+    return Ok();
+  }
+
+  Result<std::vector<TsRule>> dumpRules(const std::string& lsi_name) override {
+    std::lock_guard lock(mu_);
+    auto it = lsis_.find(lsi_name);
+    if (it == lsis_.end()) return Error(ErrorCode::NotFound, "fake: no LSI " + lsi_name);
+    return it->second.rules;
+  }
+
+ private:
+  PortInfo addPort(Lsi& lsi, const std::string& name, const std::string& peer) {
+    uint32_t number = lsi.next_port++;
+    lsi.ports[name] = number;
+    return PortInfo{name, number, peer};
+  }
+
+  VlinkInfo addVlink(const std::string& a, const std::string& b, const std::string& name) {
+    VlinkInfo v;
+    v.name_a = name + "a";
+    v.port_a = addPort(lsis_[a], v.name_a, "").of_port;
+    v.name_b = name + "b";
+    v.port_b = addPort(lsis_[b], v.name_b, "").of_port;
+    peers_[v.name_a] = {a, b};
+    return v;
+  }
+
+  std::mutex mu_;
+  std::string fail_;
+  std::map<std::string, Lsi> lsis_;
+  std::map<std::string, std::pair<std::string, std::string>> peers_;  // vlink -> (lsi a, lsi b)
+};
+
+}  // namespace
+
+void registerDriver(DriverRegistry& registry) {
+  (void)registry.addVSwitch("fake", [](const DriverOptions& options)
+                                        -> Result<std::unique_ptr<VSwitchDriver>> {
+    return std::unique_ptr<VSwitchDriver>(new FakeVSwitch(options));
+  });
+}
+
+}  // namespace corch::drivers::fake_vswitch

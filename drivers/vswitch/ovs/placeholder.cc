@@ -1,0 +1,1 @@
+namespace corch { class DriverRegistry; } namespace corch::drivers::ovs { void registerDriver(DriverRegistry&) {} }

@@ -1,0 +1,73 @@
+// The compute driver interface (paper Table 5): runs service functions in one execution
+// environment (drivers/compute/<name>/: native, kvm, docker, dpdk). Several drivers are loaded at
+// once; the resolver offers only templates whose driver's probe() succeeds.
+//
+// Life cycle of a function: createSf -> startSf -> (stopSf -> startSf)* -> stopSf -> destroySf.
+// The vSwitch driver has already made the function's ports (SfPortBinding::ifname) when createSf
+// is called; createSf attaches them to the function (the native driver moves veth ends into the
+// function's namespace). destroySf releases everything createSf and startSf made, including any
+// process still running; it succeeds when there is nothing left to destroy.
+//
+// Every call is identified by the SfSpec (instance name), not by a handle, so that a restarted
+// corchd can stop and destroy what an earlier run made. Calls for different functions may run in
+// parallel; a driver never blocks longer than SfSpec::timeout in one call. Errors are returned,
+// never thrown.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "corch/error.h"
+#include "corch/vswitch.h"
+
+namespace corch {
+
+struct SfPortBinding {
+  std::string port_id;    // the SF port's id in the graph
+  std::string port_name;  // the SF port's name in the graph (may be empty)
+  std::string ifname;     // the function's end as made by the vSwitch driver (veth peer, tap...)
+  PortTechnology technology = PortTechnology::Veth;
+};
+
+struct SfSpec {
+  std::string graph_id;
+  std::string sf_id;
+  std::string instance;     // node-unique, file-name-safe: "corch-<graph>-<sf>" (the namespace)
+  std::string template_id;
+  std::string image;        // resolved: for native, the absolute path of the NSF package folder
+  std::string config_json;  // the SF's configuration (template defaults merged with the graph's)
+  std::vector<SfPortBinding> ports;  // in the graph's port order
+  std::chrono::milliseconds timeout{10000};  // for each script / engine call
+  std::string log_path;  // where the function's output goes
+  double cpu_cores = 0;
+  uint64_t memory_mb = 0;
+};
+
+class ComputeDriver {
+ public:
+  virtual ~ComputeDriver() = default;
+
+  virtual std::string_view name() const = 0;
+  // Whether this driver can run functions here (engine reachable, tools present); why not if not.
+  virtual Result<void> probe() = 0;
+
+  virtual Result<void> createSf(const SfSpec& sf) = 0;
+  virtual Result<void> startSf(const SfSpec& sf) = 0;
+  virtual Result<void> stopSf(const SfSpec& sf) = 0;
+  virtual Result<void> destroySf(const SfSpec& sf) = 0;
+  // Changes a running function's ports or configuration (from `before` to `after`).
+  virtual Result<void> updateSf(const SfSpec& before, const SfSpec& after) {
+    (void)before;
+    return Error(ErrorCode::Unsupported,
+                 "driver " + std::string(name()) + " cannot update function " + after.instance);
+  }
+  virtual Result<void> pauseSf(const SfSpec& sf) {
+    return Error(ErrorCode::Unsupported,
+                 "driver " + std::string(name()) + " cannot pause function " + sf.instance);
+  }
+};
+
+}  // namespace corch

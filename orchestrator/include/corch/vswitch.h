@@ -1,0 +1,125 @@
+// The vSwitch driver interface: the management (paper Table 2) and control (Table 3) interfaces
+// of the network manager, implemented once per switch technology (drivers/vswitch/<name>/).
+//
+// Life cycle. The core creates one driver per node through the registry (driver_registry.h), from
+// the configured name and its DriverOptions, calls probe() once, then uses it until shutdown.
+// A driver opens its own persistent connections to the switch (OVSDB, OpenFlow) and reconnects on
+// its own when one drops.
+//
+// Threads. Calls may come from several threads at once (REST requests for different graphs);
+// a driver serialises internally what must be serialised. No call blocks longer than the switch
+// needs to answer; none blocks forever (each has a deadline).
+//
+// Errors. Every call returns Result; nothing throws across this interface. Messages say what was
+// being done ("cannot create LSI corch-g1: ovsdb: constraint violation: ...").
+//
+// Batching. createLsi() creates a bridge with all its ports and vlinks in one round trip, and
+// installRules() installs a whole list of rules as one batch closed by one barrier (or bundle):
+// a graph is deployed with one management and one control batch per LSI.
+//
+// Idempotence. Destroying something that does not exist (any more) succeeds. Creating something
+// that exists is AlreadyExists.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "corch/error.h"
+#include "corch/flow.h"
+
+namespace corch {
+
+// How a port reaches its function.
+enum class PortTechnology {
+  Veth,       // a veth pair: one end on the LSI, the other (PortInfo::peer_ifname) for the function
+  Internal,   // an internal port of the switch (a netdev in the node's own stack)
+  Tap,        // a tap device (VMs)
+  VhostUser,  // a vhost-user socket (VMs, DPDK functions)
+};
+std::string_view toString(PortTechnology technology);
+
+struct PortSpec {
+  std::string name;  // unique on the node, at most 15 characters (a kernel interface name)
+  PortTechnology technology = PortTechnology::Veth;
+};
+
+struct PortInfo {
+  std::string name;
+  uint32_t of_port = 0;     // the port's number on its LSI
+  std::string peer_ifname;  // Veth: the function's end, left in the node's namespace
+};
+
+// A virtual link between two LSIs: port_a on the first LSI, port_b on the second.
+struct VlinkInfo {
+  std::string name_a;
+  uint32_t port_a = 0;
+  std::string name_b;
+  uint32_t port_b = 0;
+};
+
+struct LsiSpec {
+  std::string name;                      // at most 15 characters
+  std::vector<std::string> interfaces;   // existing netdevs to attach (physical ports of LSI-0)
+  std::vector<PortSpec> ports;           // ports to create (SF ports)
+  std::string vlink_peer;                // an existing LSI to connect to, or empty
+  uint32_t vlink_count = 0;              // how many vlinks to vlink_peer
+};
+
+struct LsiInfo {
+  std::string name;
+  std::vector<PortInfo> interfaces;  // same order as LsiSpec::interfaces
+  std::vector<PortInfo> ports;       // same order as LsiSpec::ports
+  std::vector<VlinkInfo> vlinks;     // port_a on vlink_peer, port_b on this LSI
+};
+
+class VSwitchDriver {
+ public:
+  virtual ~VSwitchDriver() = default;
+
+  virtual std::string_view name() const = 0;
+
+  // Whether the switch is reachable and usable; the error says why not.
+  virtual Result<void> probe() = 0;
+
+  // --- Management interface (Table 2) ---
+
+  // Creates an LSI with its interfaces, ports and vlinks, all or nothing.
+  virtual Result<LsiInfo> createLsi(const LsiSpec& spec) = 0;
+  // Destroys an LSI, its ports (and the veth pairs made for them) and the far ends of its vlinks.
+  virtual Result<void> destroyLsi(const std::string& lsi) = 0;
+  // The LSIs that exist on the switch (all of them, not only those made by this process).
+  virtual Result<std::vector<std::string>> listLsis() = 0;
+
+  // Creates n vlinks between two existing LSIs; names start with name_prefix.
+  virtual Result<std::vector<VlinkInfo>> connectLsis(const std::string& lsi_a,
+                                                     const std::string& lsi_b, uint32_t n,
+                                                     const std::string& name_prefix) = 0;
+  virtual Result<void> destroyVlinks(const std::vector<VlinkInfo>& vlinks) = 0;
+
+  // Creates ports on an existing LSI, all or nothing.
+  virtual Result<std::vector<PortInfo>> createPorts(const std::string& lsi,
+                                                    const std::vector<PortSpec>& ports) = 0;
+  virtual Result<void> destroyPorts(const std::string& lsi,
+                                    const std::vector<std::string>& names) = 0;
+  // The number of an existing port (interface, SF port or vlink end) on an LSI.
+  virtual Result<uint32_t> portNumber(const std::string& lsi, const std::string& port) = 0;
+
+  // --- Control interface (Table 3) ---
+
+  // Checks that every field of every rule can be installed; Unsupported naming the field if not.
+  // installRules() fails the same way; this lets the core refuse a graph before building it.
+  virtual Result<void> checkRules(const std::vector<TsRule>& rules) = 0;
+  // Installs rules as one batch. On error, none of the batch remains installed.
+  virtual Result<void> installRules(const std::string& lsi, const std::vector<TsRule>& rules) = 0;
+  // Removes rules matching exactly (priority and match), as one batch.
+  virtual Result<void> removeRules(const std::string& lsi, const std::vector<TsRule>& rules) = 0;
+  // Removes every rule whose cookie & mask == cookie & mask.
+  virtual Result<void> removeRulesByCookie(const std::string& lsi, uint64_t cookie,
+                                           uint64_t mask) = 0;
+  // The rules installed on an LSI (for reconciliation and tests).
+  virtual Result<std::vector<TsRule>> dumpRules(const std::string& lsi) = 0;
+};
+
+}  // namespace corch
