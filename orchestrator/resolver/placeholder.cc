@@ -1,1 +1,1 @@
-// placeholder until the module lands
+// placeholder
