@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "corch/error.h"
@@ -21,13 +22,15 @@ struct ConfigParam {
   std::string description;
 };
 
+// One template, as validated by parseTemplate(): every field of the file is represented here.
 struct Template {
   std::string id;
   std::string capability;  // "functional-capability"
-  std::string type;        // "native", "docker", "kvm", "dpdk"
+  std::string type;        // "native", "docker", "kvm", "dpdk"; empty for a sub-graph template
   std::string description;
   std::string image_uri;     // relative to the image root, or absolute
-  std::string image_sha256;  // optional
+  std::string image_sha256;  // optional, 64 lower-case hex digits
+  std::string graph_json;    // a sub-graph template's "graph" object, compact JSON; else empty
   uint32_t ports_min = 0;
   uint32_t ports_max = 0;
   std::string port_technology = "veth";
@@ -37,7 +40,17 @@ struct Template {
   std::vector<std::string> dependencies;
   std::map<std::string, ConfigParam> config;
   std::string source;  // where it came from (file path or URL), for messages
+
+  bool isSubGraph() const { return !graph_json.empty(); }
 };
+
+// Parses and validates one template document against sf-repository/template.schema.json (unknown
+// fields are rejected, not ignored) plus what the schema cannot say (ports.min <= ports.max,
+// duplicate member names). `source` names the document in messages and is kept in
+// Template::source. On failure: InvalidArgument whose message is "invalid template <source>:
+// <pointer>: <why>; ..." and with one FieldError per problem, its pointer relative to the template
+// document ("/ports/min").
+Result<Template> parseTemplate(std::string_view json, const std::string& source);
 
 class Repository {
  public:
@@ -47,10 +60,17 @@ class Repository {
   // NotFound if no template has this id.
   virtual Result<Template> findById(const std::string& id) = 0;
   virtual Result<std::vector<Template>> all() = 0;
+  // Re-reads the backing store. On failure the repository keeps what it held before. The default
+  // does nothing, for backends that are always current.
+  virtual Result<void> reload() { return Ok(); }
 };
 
 // A repository backed by a folder of *.json template files (read at open; reload() re-reads).
-// A file that is not a valid template is an error naming the file and the field.
+// Every regular file whose name ends in ".json" and does not start with "." is a template;
+// sub-folders are not read. A file that is not a valid template is an error naming the file and
+// the field; so is a template id used by two files (naming both). All problems of all files are
+// reported at once (InvalidArgument); a folder that cannot be read is NotFound/PermissionDenied.
+// Thread-safe: reload() may run while other threads look templates up.
 Result<std::unique_ptr<Repository>> openFolderRepository(const std::string& dir);
 
 }  // namespace corch::resolver

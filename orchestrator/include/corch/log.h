@@ -51,7 +51,9 @@ class Line {
 
 }  // namespace corch::log
 
-#define CORCH_LOG(logger, level)                                 \
-  if (!(logger).enabled(::corch::log::Level::level)) {           \
-  } else                                                         \
-    ::corch::log::Line((logger), ::corch::log::Level::level).stream()
+// A for-statement rather than if/else, so that an unbraced `if (x) CORCH_LOG(...) << ...;` has no
+// dangling else.
+#define CORCH_LOG(logger, level)                                                       \
+  for (bool corch_log_once_ = (logger).enabled(::corch::log::Level::level); corch_log_once_; \
+       corch_log_once_ = false)                                                        \
+  ::corch::log::Line((logger), ::corch::log::Level::level).stream()

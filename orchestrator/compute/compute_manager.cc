@@ -1,0 +1,145 @@
+#include "compute/compute_manager.h"
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "corch/log.h"
+
+namespace corch::compute {
+namespace {
+
+log::Logger lg("compute");
+
+std::string fileSafe(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_' || c == '.';
+    out += safe ? c : '_';
+  }
+  if (out.empty() || out == "." || out == "..") out = "_" + out;
+  return out;
+}
+
+}  // namespace
+
+ComputeManager::ComputeManager(std::map<std::string, std::unique_ptr<ComputeDriver>> drivers,
+                               ComputeOptions options)
+    : drivers_(std::move(drivers)), options_(std::move(options)) {}
+
+void ComputeManager::probeAll() {
+  probes_.clear();
+  for (const auto& [type, driver] : drivers_) {
+    auto probe = driver->probe();
+    if (probe) {
+      CORCH_LOG(lg, Info) << "compute driver '" << type << "' is usable";
+    } else {
+      CORCH_LOG(lg, Warn) << "compute driver '" << type
+                          << "' is not usable: " << probe.error().message();
+    }
+    probes_.emplace(type, std::move(probe));
+  }
+}
+
+Result<void> ComputeManager::usable(const std::string& type) const {
+  auto it = probes_.find(type);
+  if (it != probes_.end()) return it->second;
+  if (drivers_.count(type)) return Error(ErrorCode::Unavailable, "driver '" + type + "' not probed");
+  return Error(ErrorCode::Unsupported, "no compute driver '" + type + "' is loaded");
+}
+
+std::vector<std::string> ComputeManager::types() const {
+  std::vector<std::string> out;
+  for (const auto& [type, driver] : drivers_) out.push_back(type);
+  return out;
+}
+
+std::string ComputeManager::instanceName(const std::string& graph_id,
+                                         const std::string& sf_id) const {
+  return options_.prefix + "-" + fileSafe(graph_id) + "-" + fileSafe(sf_id);
+}
+
+std::string ComputeManager::logPath(const std::string& graph_id, const std::string& sf_id) const {
+  return options_.log_dir + "/" + fileSafe(graph_id) + "/" + fileSafe(sf_id) + ".log";
+}
+
+Result<ComputeDriver*> ComputeManager::driver(const std::string& type) const {
+  auto it = drivers_.find(type);
+  if (it == drivers_.end()) {
+    return Error(ErrorCode::Unsupported, "no compute driver '" + type + "' is loaded");
+  }
+  return it->second.get();
+}
+
+BatchOutcome ComputeManager::createAndStart(const std::vector<Function>& functions) {
+  BatchOutcome outcome;
+  outcome.created.assign(functions.size(), false);
+  outcome.started.assign(functions.size(), false);
+  std::mutex mu;
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+
+  auto work = [&] {
+    for (size_t i = next++; i < functions.size(); i = next++) {
+      if (failed) return;  // a sibling failed: the deploy is being rolled back
+      const Function& f = functions[i];
+      std::error_code ec;
+      std::filesystem::create_directories(
+          std::filesystem::path(f.spec.log_path).parent_path(), ec);
+      auto step = [&]() -> Result<void> {
+        auto drv = driver(f.type);
+        if (!drv) return std::move(drv).error();
+        auto created = (*drv)->createSf(f.spec);
+        if (!created) return std::move(created).error().context("cannot create function " + f.spec.instance);
+        {
+          std::lock_guard lock(mu);
+          outcome.created[i] = true;
+        }
+        auto started = (*drv)->startSf(f.spec);
+        if (!started) return std::move(started).error().context("cannot start function " + f.spec.instance);
+        std::lock_guard lock(mu);
+        outcome.started[i] = true;
+        return Ok();
+      };
+      auto done = step();
+      if (!done) {
+        std::lock_guard lock(mu);
+        if (!outcome.error) outcome.error = std::move(done).error();
+        failed = true;
+        return;
+      }
+      CORCH_LOG(lg, Info) << "function " << f.spec.instance << " (" << f.spec.template_id
+                          << ", " << f.type << ") started";
+    }
+  };
+
+  unsigned workers = std::min<size_t>(std::max(1u, options_.parallelism), functions.size());
+  if (workers <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> threads;
+    for (unsigned i = 0; i < workers; ++i) threads.emplace_back(work);
+    for (auto& t : threads) t.join();
+  }
+  return outcome;
+}
+
+Result<void> ComputeManager::stop(const Function& f) {
+  auto drv = driver(f.type);
+  if (!drv) return std::move(drv).error();
+  auto done = (*drv)->stopSf(f.spec);
+  if (!done) return std::move(done).error().context("cannot stop function " + f.spec.instance);
+  return Ok();
+}
+
+Result<void> ComputeManager::destroy(const Function& f) {
+  auto drv = driver(f.type);
+  if (!drv) return std::move(drv).error();
+  auto done = (*drv)->destroySf(f.spec);
+  if (!done) return std::move(done).error().context("cannot destroy function " + f.spec.instance);
+  return Ok();
+}
+
+}  // namespace corch::compute

@@ -1,0 +1,66 @@
+// The compute manager (paper 5.5): the loaded compute drivers, by template type, and the life
+// cycle of a graph's functions through them. Functions of one graph are created and started in
+// parallel (they are independent once their ports exist).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "corch/compute.h"
+#include "graph/model.h"
+
+namespace corch::compute {
+
+struct ComputeOptions {
+  std::string prefix = "corch";  // function instances are <prefix>-<graph>-<sf>
+  std::string log_dir;           // <log_dir>/<graph>/<sf>.log
+  std::chrono::milliseconds timeout{10000};
+  unsigned parallelism = 8;      // functions started at once
+};
+
+// A function to run: its spec and the driver (template type) that runs it.
+struct Function {
+  std::string type;
+  SfSpec spec;
+};
+
+// What happened to each function of a batch, in the batch's order.
+struct BatchOutcome {
+  std::vector<bool> created;
+  std::vector<bool> started;
+  std::optional<Error> error;  // the first failure, if any
+};
+
+class ComputeManager {
+ public:
+  ComputeManager(std::map<std::string, std::unique_ptr<ComputeDriver>> drivers,
+                 ComputeOptions options);
+
+  // Probes every driver and remembers the answers (usable() reports them).
+  void probeAll();
+  Result<void> usable(const std::string& type) const;
+  std::vector<std::string> types() const;
+
+  // "<prefix>-<graph>-<sf>" with characters unsafe in file names replaced by '_'.
+  std::string instanceName(const std::string& graph_id, const std::string& sf_id) const;
+  std::string logPath(const std::string& graph_id, const std::string& sf_id) const;
+  const ComputeOptions& options() const { return options_; }
+
+  // Creates then starts every function, in parallel. The outcome says which were created and
+  // which started, so the caller can record their undo whatever happened.
+  BatchOutcome createAndStart(const std::vector<Function>& functions);
+  Result<void> stop(const Function& function);
+  Result<void> destroy(const Function& function);
+
+ private:
+  Result<ComputeDriver*> driver(const std::string& type) const;
+
+  std::map<std::string, std::unique_ptr<ComputeDriver>> drivers_;
+  std::map<std::string, Result<void>> probes_;
+  ComputeOptions options_;
+};
+
+}  // namespace corch::compute

@@ -1,0 +1,85 @@
+#include "network/steering.h"
+
+#include <set>
+
+namespace corch::network {
+
+std::string_view toString(Side side) { return side == Side::Lsi0 ? "LSI-0" : "graph-LSI"; }
+
+Result<Side> sideOf(const graph::Graph& graph, const graph::PortRef& port) {
+  if (port.kind == graph::PortRef::Kind::SfPort) return Side::GraphLsi;
+  const graph::Sap* sap = graph.findSap(port.sap_id);
+  if (!sap) return Error(ErrorCode::InvalidArgument, "unknown SAP " + port.str());
+  switch (sap->type) {
+    case graph::SapType::Interface:
+    case graph::SapType::Vlan: return Side::Lsi0;
+    case graph::SapType::Gre:
+    case graph::SapType::HostStack: return Side::GraphLsi;
+    case graph::SapType::Internal: break;
+  }
+  return Error(ErrorCode::Unsupported, "SAP " + sap->id + " of type " +
+                                           std::string(graph::toString(sap->type)) +
+                                           " is not supported by this node yet");
+}
+
+Result<VlinkPlan> createVlinks(const graph::Graph& graph) {
+  VlinkPlan plan;
+  uint32_t to_lsi0 = 0;
+  uint32_t to_graph = 0;
+  for (const auto& rule : graph.rules) {
+    auto in_side = sideOf(graph, rule.port_in);
+    if (!in_side) return std::move(in_side).error();
+    for (const auto& out : rule.outputs) {
+      auto out_side = sideOf(graph, out);
+      if (!out_side) return std::move(out_side).error();
+      if (*out_side == *in_side || plan.vlink_of.count(out)) continue;
+      plan.vlink_of[out] = *out_side == Side::GraphLsi ? to_graph++ : to_lsi0++;
+    }
+  }
+  plan.count = std::max(to_lsi0, to_graph);
+  return plan;
+}
+
+std::vector<SplitRule> splitRules(const graph::Graph& graph, const VlinkPlan& vlinks) {
+  std::vector<SplitRule> out;
+  std::set<std::pair<graph::PortRef, bool>> forwarded;  // (port, far side is graph) done
+  std::vector<SplitRule> forwarders;
+  for (size_t i = 0; i < graph.rules.size(); ++i) {
+    const auto& rule = graph.rules[i];
+    // The graph was validated and its vlinks planned: sides resolve.
+    Side in_side = *sideOf(graph, rule.port_in);
+    SplitRule main;
+    main.side = in_side;
+    main.flowrule_id = rule.id;
+    main.flowrule_index = i;
+    main.priority = rule.priority;
+    main.in = Endpoint{Endpoint::Kind::Port, rule.port_in, 0};
+    main.fields = rule.match;
+    main.mods = rule.mods;
+    for (const auto& port : rule.outputs) {
+      Side out_side = *sideOf(graph, port);
+      if (out_side == in_side) {
+        main.outputs.push_back(Endpoint{Endpoint::Kind::Port, port, 0});
+        continue;
+      }
+      uint32_t vlink = vlinks.vlink_of.at(port);
+      main.outputs.push_back(Endpoint{Endpoint::Kind::Vlink, {}, vlink});
+      if (forwarded.insert({port, out_side == Side::GraphLsi}).second) {
+        SplitRule fwd;
+        fwd.side = out_side;
+        fwd.flowrule_id = rule.id;
+        fwd.flowrule_index = i;
+        fwd.vlink_forwarder = true;
+        fwd.priority = kVlinkForwarderPriority;
+        fwd.in = Endpoint{Endpoint::Kind::Vlink, {}, vlink};
+        fwd.outputs.push_back(Endpoint{Endpoint::Kind::Port, port, 0});
+        forwarders.push_back(std::move(fwd));
+      }
+    }
+    out.push_back(std::move(main));
+  }
+  for (auto& fwd : forwarders) out.push_back(std::move(fwd));
+  return out;
+}
+
+}  // namespace corch::network

@@ -1,0 +1,301 @@
+#include "node/config.h"
+
+#include "corch/log.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace corch::node {
+namespace {
+
+namespace fs = std::filesystem;
+using rapidjson::Value;
+
+Error fieldError(const std::string& pointer, const std::string& message) {
+  return Error::field(ErrorCode::InvalidArgument, pointer, message);
+}
+
+Result<void> onlyKeys(const Value& object, const std::string& pointer,
+                      const std::set<std::string>& known) {
+  if (!object.IsObject()) return fieldError(pointer, "must be an object");
+  for (auto it = object.MemberBegin(); it != object.MemberEnd(); ++it) {
+    std::string key = it->name.GetString();
+    if (!known.count(key)) return fieldError(pointer + "/" + key, "unknown field '" + key + "'");
+  }
+  return Ok();
+}
+
+Result<std::string> getString(const Value& v, const std::string& pointer) {
+  if (!v.IsString()) return fieldError(pointer, "must be a string");
+  return std::string(v.GetString(), v.GetStringLength());
+}
+
+Result<uint64_t> getUint(const Value& v, const std::string& pointer, uint64_t max) {
+  if (!v.IsUint64() || v.GetUint64() > max) {
+    return fieldError(pointer, "must be an integer from 0 to " + std::to_string(max));
+  }
+  return v.GetUint64();
+}
+
+Result<DriverOptions> getOptions(const Value& v, const std::string& pointer) {
+  if (!v.IsObject()) return fieldError(pointer, "must be an object of driver options");
+  DriverOptions out;
+  for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+    std::string key = it->name.GetString();
+    const Value& value = it->value;
+    if (value.IsString()) {
+      out.values[key] = value.GetString();
+    } else if (value.IsNumber() || value.IsBool()) {
+      rapidjson::StringBuffer buf;
+      rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+      value.Accept(writer);
+      out.values[key] = buf.GetString();
+    } else {
+      return fieldError(pointer + "/" + key, "must be a string, number or boolean");
+    }
+  }
+  return out;
+}
+
+#define CONFIG_TRY_ASSIGN(target, expr)          \
+  do {                                           \
+    auto corch_value_ = (expr);                  \
+    if (!corch_value_) return std::move(corch_value_).error(); \
+    target = std::move(*corch_value_);           \
+  } while (0)
+
+Result<std::pair<std::string, uint16_t>> parseListen(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Error(ErrorCode::InvalidArgument, "--listen wants HOST:PORT, not '" + text + "'");
+  }
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    size_t used = 0;
+    unsigned long port = std::stoul(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1 || port > 65535) throw std::out_of_range("port");
+    return std::make_pair(host, static_cast<uint16_t>(port));
+  } catch (const std::exception&) {
+    return Error(ErrorCode::InvalidArgument, "--listen wants HOST:PORT, not '" + text + "'");
+  }
+}
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Config> parseConfig(const std::string& text, Config c) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str(), text.size());
+  if (doc.HasParseError()) {
+    return Error(ErrorCode::Malformed, "configuration is not JSON: " +
+                                           std::string(rapidjson::GetParseError_En(doc.GetParseError())) +
+                                           " at offset " + std::to_string(doc.GetErrorOffset()));
+  }
+  CORCH_TRY(onlyKeys(doc, "", {"rest", "vswitch", "lsi0", "name-prefix", "physical-ports",
+                               "compute", "repository", "image-root", "state-dir", "log-level",
+                               "resources"}));
+  if (doc.HasMember("rest")) {
+    const Value& rest = doc["rest"];
+    CORCH_TRY(onlyKeys(rest, "/rest", {"address", "port", "threads"}));
+    if (rest.HasMember("address")) CONFIG_TRY_ASSIGN(c.listen_host, getString(rest["address"], "/rest/address"));
+    if (rest.HasMember("port")) CONFIG_TRY_ASSIGN(c.listen_port, getUint(rest["port"], "/rest/port", 65535));
+    if (rest.HasMember("threads")) CONFIG_TRY_ASSIGN(c.rest_threads, getUint(rest["threads"], "/rest/threads", 1024));
+  }
+  if (doc.HasMember("vswitch")) {
+    const Value& vs = doc["vswitch"];
+    CORCH_TRY(onlyKeys(vs, "/vswitch", {"driver", "options"}));
+    if (vs.HasMember("driver")) CONFIG_TRY_ASSIGN(c.vswitch_driver, getString(vs["driver"], "/vswitch/driver"));
+    if (vs.HasMember("options")) {
+      DriverOptions options;
+      CONFIG_TRY_ASSIGN(options, getOptions(vs["options"], "/vswitch/options"));
+      for (auto& [k, v] : options.values) c.vswitch_options.values[k] = v;
+    }
+  }
+  if (doc.HasMember("lsi0")) CONFIG_TRY_ASSIGN(c.lsi0, getString(doc["lsi0"], "/lsi0"));
+  if (doc.HasMember("name-prefix")) CONFIG_TRY_ASSIGN(c.prefix, getString(doc["name-prefix"], "/name-prefix"));
+  if (doc.HasMember("physical-ports")) {
+    const Value& ports = doc["physical-ports"];
+    if (!ports.IsArray()) return fieldError("/physical-ports", "must be a list of interface names");
+    c.physical_ports.clear();
+    for (rapidjson::SizeType i = 0; i < ports.Size(); ++i) {
+      std::string name;
+      CONFIG_TRY_ASSIGN(name, getString(ports[i], "/physical-ports/" + std::to_string(i)));
+      c.physical_ports.push_back(name);
+    }
+  }
+  if (doc.HasMember("compute")) {
+    const Value& compute = doc["compute"];
+    CORCH_TRY(onlyKeys(compute, "/compute", {"drivers", "timeout-ms", "parallelism"}));
+    if (compute.HasMember("drivers")) {
+      const Value& drivers = compute["drivers"];
+      if (!drivers.IsObject()) return fieldError("/compute/drivers", "must be an object of driver name -> options");
+      c.compute_drivers.clear();
+      for (auto it = drivers.MemberBegin(); it != drivers.MemberEnd(); ++it) {
+        std::string name = it->name.GetString();
+        CONFIG_TRY_ASSIGN(c.compute_drivers[name], getOptions(it->value, "/compute/drivers/" + name));
+      }
+    }
+    if (compute.HasMember("timeout-ms")) CONFIG_TRY_ASSIGN(c.function_timeout_ms, getUint(compute["timeout-ms"], "/compute/timeout-ms", 3600000));
+    if (compute.HasMember("parallelism")) CONFIG_TRY_ASSIGN(c.start_parallelism, getUint(compute["parallelism"], "/compute/parallelism", 256));
+  }
+  if (doc.HasMember("repository")) CONFIG_TRY_ASSIGN(c.repository, getString(doc["repository"], "/repository"));
+  if (doc.HasMember("image-root")) CONFIG_TRY_ASSIGN(c.image_root, getString(doc["image-root"], "/image-root"));
+  if (doc.HasMember("state-dir")) CONFIG_TRY_ASSIGN(c.state_dir, getString(doc["state-dir"], "/state-dir"));
+  if (doc.HasMember("log-level")) CONFIG_TRY_ASSIGN(c.log_level, getString(doc["log-level"], "/log-level"));
+  if (doc.HasMember("resources")) {
+    const Value& r = doc["resources"];
+    CORCH_TRY(onlyKeys(r, "/resources", {"cpu-cores", "memory-mb", "disk-mb"}));
+    if (r.HasMember("cpu-cores")) {
+      if (!r["cpu-cores"].IsNumber() || r["cpu-cores"].GetDouble() < 0) {
+        return fieldError("/resources/cpu-cores", "must be a non-negative number");
+      }
+      c.cpu_cores = r["cpu-cores"].GetDouble();
+    }
+    if (r.HasMember("memory-mb")) CONFIG_TRY_ASSIGN(c.memory_mb, getUint(r["memory-mb"], "/resources/memory-mb", UINT32_MAX));
+    if (r.HasMember("disk-mb")) CONFIG_TRY_ASSIGN(c.disk_mb, getUint(r["disk-mb"], "/resources/disk-mb", UINT32_MAX));
+  }
+  return c;
+}
+
+Result<Config> loadConfig(const std::string& path, Config base) {
+  std::ifstream in(path);
+  if (!in) return errnoError("cannot read configuration " + path, errno);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto config = parseConfig(text.str(), std::move(base));
+  if (!config) return std::move(config).error().context("configuration " + path);
+  return config;
+}
+
+std::string usage() {
+  return R"(Usage: corchd [OPTIONS]
+
+corchd, the corch node orchestrator: deploys service graphs (SF-FG) received over REST
+on this node's vSwitch and execution environments.
+
+Options (flags override the configuration file):
+  --config FILE            JSON configuration file (see README: every field optional)
+  --listen HOST:PORT       REST API address (default 127.0.0.1:8080)
+  --ovsdb unix:PATH        OVSDB socket of Open vSwitch (default unix:/run/openvswitch/db.sock;
+                           also tcp:IP:PORT)
+  --datapath TYPE          bridge datapath: system, netdev, or auto (default: system when the
+                           openvswitch kernel module is loaded, else netdev)
+  --physical-ports A,B,... interfaces attached to LSI-0 (the node's physical ports)
+  --repository DIR         SF repository: a folder of templates (or one holding templates/)
+  --state-dir DIR          where corchd keeps its state and function logs (default /var/lib/corch)
+  --log-level LEVEL        debug, info, warn, error (default info)
+  --name-prefix NAME       prefix of the LSIs, namespaces and ports corchd creates (default corch)
+  --help                   this text
+  --version                corchd's version
+)";
+}
+
+Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
+  CommandLine cl;
+  cl.config = std::move(defaults);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // --config first, so that the other flags override it wherever they stand.
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--config") {
+      if (i + 1 >= args.size()) return Error(ErrorCode::InvalidArgument, "--config needs a FILE");
+      auto loaded = loadConfig(args[i + 1], cl.config);
+      if (!loaded) return std::move(loaded).error();
+      cl.config = std::move(*loaded);
+    }
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& flag = args[i];
+    if (flag == "--help" || flag == "-h") {
+      cl.help = true;
+      continue;
+    }
+    if (flag == "--version") {
+      cl.version = true;
+      continue;
+    }
+    static const std::set<std::string> with_value = {
+        "--config", "--listen", "--ovsdb", "--datapath", "--physical-ports",
+        "--repository", "--state-dir", "--log-level", "--name-prefix"};
+    if (!with_value.count(flag)) {
+      return Error(ErrorCode::InvalidArgument, "unknown option '" + flag + "' (see --help)");
+    }
+    if (i + 1 >= args.size()) return Error(ErrorCode::InvalidArgument, flag + " needs a value");
+    const std::string& value = args[++i];
+    Config& c = cl.config;
+    if (flag == "--listen") {
+      auto listen = parseListen(value);
+      if (!listen) return std::move(listen).error();
+      c.listen_host = listen->first;
+      c.listen_port = listen->second;
+    } else if (flag == "--ovsdb") {
+      c.vswitch_options.values["ovsdb"] = value;
+    } else if (flag == "--datapath") {
+      if (value != "system" && value != "netdev" && value != "auto") {
+        return Error(ErrorCode::InvalidArgument, "--datapath is system, netdev or auto, not '" + value + "'");
+      }
+      c.vswitch_options.values["datapath"] = value;
+    } else if (flag == "--physical-ports") {
+      c.physical_ports = splitList(value);
+    } else if (flag == "--repository") {
+      c.repository = value;
+    } else if (flag == "--state-dir") {
+      c.state_dir = value;
+    } else if (flag == "--log-level") {
+      c.log_level = value;
+    } else if (flag == "--name-prefix") {
+      c.prefix = value;
+    }
+  }
+  return cl;
+}
+
+Result<void> finalizeConfig(Config& c) {
+  if (c.compute_drivers.empty()) c.compute_drivers["native"] = {};
+  if (!c.vswitch_options.get("ovsdb")) c.vswitch_options.values["ovsdb"] = "unix:/run/openvswitch/db.sock";
+  std::string datapath = c.vswitch_options.getOr("datapath", "auto");
+  if (datapath == "auto") {
+    datapath = fs::exists("/sys/module/openvswitch") ? "system" : "netdev";
+  }
+  c.vswitch_options.values["datapath"] = datapath;
+  if (c.prefix.empty() || c.prefix.size() > 6) {
+    return Error(ErrorCode::InvalidArgument,
+                 "name-prefix must have 1 to 6 characters (interface names are short), not '" + c.prefix + "'");
+  }
+  if (c.repository.empty()) return Error(ErrorCode::InvalidArgument, "no SF repository configured (--repository)");
+  std::error_code ec;
+  fs::path repo = fs::absolute(c.repository, ec);
+  if (fs::is_directory(repo / "templates")) repo /= "templates";
+  if (!fs::is_directory(repo)) {
+    return Error(ErrorCode::NotFound, "SF repository " + c.repository + " is not a folder");
+  }
+  c.repository = repo.lexically_normal().string();
+  if (c.image_root.empty()) {
+    // sf-repository/templates -> the folder holding sf-repository/ (and nsf/).
+    fs::path root = repo.lexically_normal();
+    if (root.filename() == "templates") root = root.parent_path();
+    c.image_root = root.parent_path().string();
+  }
+  if (!log::parseLevel(c.log_level)) {
+    return Error(ErrorCode::InvalidArgument, "log level is debug, info, warn or error, not '" + c.log_level + "'");
+  }
+  return Ok();
+}
+
+}  // namespace corch::node

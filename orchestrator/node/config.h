@@ -1,0 +1,58 @@
+// corchd's configuration (DESIGN section 10): a JSON file, every field optional, unknown fields
+// refused; command-line flags override it. Defaults are embedded, so `corchd` alone starts.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "corch/driver_options.h"
+#include "corch/error.h"
+
+namespace corch::node {
+
+struct Config {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 8080;
+  unsigned rest_threads = 16;  // REST handlers: a PUT blocks one until its graph is deployed
+
+  std::string vswitch_driver = "ovs";
+  DriverOptions vswitch_options;  // "ovsdb", "datapath" ("auto" picks system or netdev), ...
+  std::string lsi0 = "corch0";
+  std::string prefix = "corch";  // names of graph-LSIs, namespaces, logs
+  std::vector<std::string> physical_ports;
+
+  std::map<std::string, DriverOptions> compute_drivers;  // by driver name; default: native
+  uint32_t function_timeout_ms = 10000;
+  unsigned start_parallelism = 8;
+
+  std::string repository;  // folder of templates (or a folder holding templates/)
+  std::string image_root;  // default: the repository folder's parent
+  std::string state_dir = "/var/lib/corch";
+  std::string log_level = "info";
+
+  std::optional<double> cpu_cores;  // override what the kernel reports
+  std::optional<uint64_t> memory_mb;
+  std::optional<uint64_t> disk_mb;
+};
+
+// Parses a configuration document over `base` (the defaults). Errors name the JSON pointer.
+Result<Config> parseConfig(const std::string& text, Config base = {});
+Result<Config> loadConfig(const std::string& path, Config base = {});
+
+// Applies command-line arguments (argv[1..]) over a configuration, loading --config first.
+// Returns nullopt-like InvalidArgument errors with the flag named; `help` is set on --help.
+struct CommandLine {
+  Config config;
+  bool help = false;
+  bool version = false;
+};
+Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults);
+std::string usage();
+
+// Fills in what depends on the machine: datapath "auto", the templates folder, the image root.
+Result<void> finalizeConfig(Config& config);
+
+}  // namespace corch::node
