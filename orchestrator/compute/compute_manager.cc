@@ -92,13 +92,14 @@ BatchOutcome ComputeManager::createAndStart(const std::vector<Function>& functio
         auto drv = driver(f.type);
         if (!drv) return std::move(drv).error();
         auto created = (*drv)->createSf(f.spec);
-        if (!created) return std::move(created).error().context("cannot create function " + f.spec.instance);
+        // Drivers' messages name the function and the step (compute.h).
+        if (!created) return std::move(created).error();
         {
           std::lock_guard lock(mu);
           outcome.created[i] = true;
         }
         auto started = (*drv)->startSf(f.spec);
-        if (!started) return std::move(started).error().context("cannot start function " + f.spec.instance);
+        if (!started) return std::move(started).error();
         std::lock_guard lock(mu);
         outcome.started[i] = true;
         return Ok();
@@ -130,16 +131,14 @@ Result<void> ComputeManager::stop(const Function& f) {
   auto drv = driver(f.type);
   if (!drv) return std::move(drv).error();
   auto done = (*drv)->stopSf(f.spec);
-  if (!done) return std::move(done).error().context("cannot stop function " + f.spec.instance);
-  return Ok();
+  return done;
 }
 
 Result<void> ComputeManager::destroy(const Function& f) {
   auto drv = driver(f.type);
   if (!drv) return std::move(drv).error();
   auto done = (*drv)->destroySf(f.spec);
-  if (!done) return std::move(done).error().context("cannot destroy function " + f.spec.instance);
-  return Ok();
+  return done;
 }
 
 }  // namespace corch::compute

@@ -278,6 +278,7 @@ Result<void> finalizeConfig(Config& c) {
     return Error(ErrorCode::InvalidArgument,
                  "name-prefix must have 1 to 6 characters (interface names are short), not '" + c.prefix + "'");
   }
+  if (c.lsi0.empty()) c.lsi0 = c.prefix + "0";
   if (c.repository.empty()) return Error(ErrorCode::InvalidArgument, "no SF repository configured (--repository)");
   std::error_code ec;
   fs::path repo = fs::absolute(c.repository, ec);

@@ -20,7 +20,7 @@ struct Config {
 
   std::string vswitch_driver = "ovs";
   DriverOptions vswitch_options;  // "ovsdb", "datapath" ("auto" picks system or netdev), ...
-  std::string lsi0 = "corch0";
+  std::string lsi0;              // LSI-0's name; default <prefix>0
   std::string prefix = "corch";  // names of graph-LSIs, namespaces, logs
   std::vector<std::string> physical_ports;
 

@@ -1,0 +1,354 @@
+// corchd end to end, on the real thing: a private Open vSwitch (the sandbox), two host namespaces
+// joined to the "physical" ports demo0 and demo1, corchd started as a process, graphs deployed
+// over REST (and with corchctl) from examples/, and traffic between the hosts.
+#define BOOST_TEST_MODULE corchd_e2e
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "harness/sandbox.h"
+
+using namespace corch::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+using corch::test::SandboxFixture;
+BOOST_TEST_GLOBAL_FIXTURE(SandboxFixture);
+
+namespace {
+
+const std::string kSource = CORCH_SOURCE_DIR;
+const std::string kCorchd = std::string(CORCH_BINARY_DIR) + "/orchestrator/corchd";
+const std::string kCorchctl = std::string(CORCH_BINARY_DIR) + "/orchestrator/corchctl";
+
+uint16_t freePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct Response {
+  int status = 0;
+  std::string body;
+};
+
+// The node under test: hosts h0 (10.0.0.1, behind demo0) and h1 (10.0.0.2, behind demo1), and
+// corchd with a repository holding the shipped templates plus two broken functions (one whose
+// start script fails, one whose start script hangs).
+class Node {
+ public:
+  Node() : sb_(Sandbox::get()) {
+    prefix_ = "t" + std::to_string(getpid() % 100000);
+    dir_ = sb_.dir() + "/node-" + std::to_string(++count_);
+    fs::create_directories(dir_);
+    makeRepository();
+    cleanUp();  // what an earlier test case may have left when it failed in its constructor
+    // glibc's getaddrinfo(AI_ADDRCONFIG), which cpprest uses, finds no IPv4 for "127.0.0.1" in a
+    // namespace where IPv6 link-local addresses exist but no IPv4 one besides lo: give the
+    // sandbox an IPv4 address, as every real node has.
+    (void)sb_.run("ip link show cfgaddr >/dev/null 2>&1 || (ip link add cfgaddr type veth peer "
+                  "name cfgaddr1 && ip addr add 192.0.2.1/32 dev cfgaddr && ip link set cfgaddr up)");
+    for (int i = 0; i < 2; ++i) {
+      std::string host = "h" + std::to_string(i);
+      auto phys = sb_.addHost(host, "10.0.0." + std::to_string(i + 1) + "/24");
+      BOOST_REQUIRE_MESSAGE(phys.ok(), (phys.ok() ? std::string() : phys.error().message()));
+      std::string demo = "demo" + std::to_string(i);
+      BOOST_REQUIRE(sb_.run("ip link set " + *phys + " name " + demo).ok());
+    }
+    port_ = freePort();
+    url_ = "http://127.0.0.1:" + std::to_string(port_);
+    startCorchd();
+  }
+
+  ~Node() {
+    stopCorchd();
+    cleanUp();
+  }
+
+  void cleanUp() {
+    // Whatever a failing test left: functions' namespaces and processes.
+    (void)sb_.run("for ns in $(ip netns list | awk '{print $1}' | grep '^" + prefix_ +
+                  "-'); do ip netns pids $ns | xargs -r kill -9; ip netns del $ns; done");
+    (void)sb_.removeHost("h0");
+    (void)sb_.removeHost("h1");
+    (void)sb_.run("ip link del demo0; ip link del demo1");
+  }
+
+  const std::string& url() const { return url_; }
+  const std::string& prefix() const { return prefix_; }
+  Sandbox& sandbox() { return sb_; }
+
+  // An HTTP request with curl (a client process, as an orchestrator would be).
+  Response request(const std::string& method, const std::string& path,
+                   const std::string& body = "", const std::string& type = "application/json") {
+    std::string in = dir_ + "/request.body";
+    std::string out = dir_ + "/response.body";
+    std::ofstream(in, std::ios::trunc) << body;
+    std::string cmd = "curl -sS -o " + shellQuote(out) + " -w '%{http_code}' -X " + method + " " +
+                      (body.empty() ? "" : "-H " + shellQuote("Content-Type: " + type) +
+                                               " --data-binary @" + shellQuote(in) + " ") +
+                      shellQuote(url_ + path);
+    auto r = runCommand(cmd, 120s);
+    Response response;
+    if (r.ok()) response.status = std::atoi(r.output.c_str());
+    response.body = readFile(out);
+    return response;
+  }
+
+  CommandResult corchctl(const std::string& args) {
+    return runCommand(kCorchctl + " --url " + url_ + " " + args, 120s);
+  }
+
+  // ping from one host to the other's address succeeds within a few tries.
+  bool ping(const std::string& from, const std::string& to_ip) {
+    return sb_.runIn(from, "ping -c 1 -W 1 " + to_ip).ok() ||
+           waitUntil([&] { return sb_.runIn(from, "ping -c 1 -W 1 " + to_ip).ok(); }, 5s, 200ms);
+  }
+  bool pingFails(const std::string& from, const std::string& to_ip) {
+    return !sb_.runIn(from, "ping -c 2 -W 1 " + to_ip).ok();
+  }
+
+  // A TCP connection from one host to a listener on the other host's port opens.
+  bool tcpConnects(const std::string& from, const std::string& server, const std::string& ip,
+                   int port) {
+    // A listener that accepts one connection, in the background, for at most 10 s.
+    (void)sb_.runIn(server, "(timeout 10 nc -l -p " + std::to_string(port) +
+                                " >/dev/null 2>&1 &) ; sleep 0.2");
+    bool ok = sb_.runIn(from, "nc -z -w 2 " + ip + " " + std::to_string(port)).ok();
+    (void)sb_.runIn(server, "pkill -f 'nc -l -p " + std::to_string(port) + "' || true");
+    return ok;
+  }
+
+  // Nothing of any graph is left: no bridge but LSI-0, no flow on it, no SF port, no namespace.
+  void expectNothingLeft() {
+    auto bridges = sb_.run("ovs-vsctl list-br");
+    BOOST_TEST(bridges.output == prefix_ + "0\n", "bridges: " << bridges.output);
+    auto flows = sb_.run("ovs-ofctl -O OpenFlow13 --no-names dump-flows " + prefix_ +
+                         "0 | grep -v 'OFPST_FLOW\\|reply' | grep -c . || true");
+    BOOST_TEST(flows.output == "0\n", "flows left on LSI-0: " << flows.output);
+    auto links = sb_.run("ip -br link | awk '{print $1}' | grep '^cg' || true");
+    BOOST_TEST(links.output.empty(), "SF ports left: " << links.output);
+    auto ns = sb_.run("ip netns list | grep '^" + prefix_ + "-' || true");
+    BOOST_TEST(ns.output.empty(), "namespaces left: " << ns.output);
+  }
+
+  std::string corchdLog() const { return readFile(dir_ + "/corchd.log"); }
+
+ private:
+  void makeRepository() {
+    // Shipped templates and functions, plus two broken ones.
+    fs::create_directories(dir_ + "/sf-repository/templates");
+    fs::create_directories(dir_ + "/nsf");
+    for (const auto& entry : fs::directory_iterator(kSource + "/sf-repository/templates")) {
+      fs::copy(entry.path(), dir_ + "/sf-repository/templates/" + entry.path().filename().string());
+    }
+    for (const auto& entry : fs::directory_iterator(kSource + "/nsf")) {
+      if (entry.is_directory()) {
+        fs::create_directory_symlink(entry.path(), dir_ + "/nsf/" + entry.path().filename().string());
+      }
+    }
+    for (std::string name : {"failing", "hanging"}) {
+      std::string pkg = dir_ + "/nsf/" + name;
+      fs::create_directories(pkg);
+      std::ofstream(pkg + "/manifest.json")
+          << R"({"name": ")" << name << R"(", "version": "1.0", "description": "broken on purpose"})";
+      std::ofstream(pkg + "/start") << "#!/bin/sh\necho starting " << name << "\n"
+                                    << (name == "failing" ? "echo 'no luck' >&2\nexit 1\n"
+                                                          : "exec sh -c 'sleep 1000; echo corch-hanging-marker'\n");
+      std::ofstream(pkg + "/stop") << "#!/bin/sh\nexit 0\n";
+      fs::permissions(pkg + "/start", fs::perms::owner_all, fs::perm_options::add);
+      fs::permissions(pkg + "/stop", fs::perms::owner_all, fs::perm_options::add);
+      std::ofstream(dir_ + "/sf-repository/templates/" + name + ".json")
+          << R"({"id": ")" << name << R"(-nsf", "functional-capability": ")" << name
+          << R"(", "type": "native", "image": {"uri": "nsf/)" << name
+          << R"("}, "ports": {"min": 2, "max": 2}})";
+    }
+    std::ofstream(dir_ + "/corchd.json") << R"({"compute": {"timeout-ms": 3000}})";
+  }
+
+  void startCorchd() {
+    std::vector<std::string> args = {
+        kCorchd, "--config", dir_ + "/corchd.json", "--listen", "127.0.0.1:" + std::to_string(port_),
+        "--ovsdb", sb_.ovsdbEndpoint(), "--datapath", "netdev", "--physical-ports", "demo0,demo1",
+        "--repository", dir_ + "/sf-repository", "--state-dir", dir_ + "/state",
+        "--name-prefix", prefix_, "--log-level", "debug"};
+    std::string log = dir_ + "/corchd.log";
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    bool up = waitUntil(
+        [&] {
+          int status = 0;
+          if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return true;
+          }
+          return request("GET", "/graphs").status == 200;
+        },
+        20s, 50ms);
+    BOOST_REQUIRE_MESSAGE(up && pid_ > 0,
+                          "corchd did not start:\n" << corchdLog());
+  }
+
+  void stopCorchd() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    bool done = waitUntil([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 30s, 20ms);
+    if (!done) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+    }
+    pid_ = -1;
+  }
+
+  Sandbox& sb_;
+  std::string prefix_;
+  std::string dir_;
+  uint16_t port_ = 0;
+  std::string url_;
+  pid_t pid_ = -1;
+  static inline int count_ = 0;
+};
+
+std::string example(const std::string& name) { return kSource + "/examples/" + name + ".json"; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(passthrough_graph_passes_ping_and_delete_leaves_nothing) {
+  Node node;
+  BOOST_TEST(node.pingFails("h0", "10.0.0.2"));  // LSI-0 forwards nothing before a graph
+  auto deploy = node.corchctl("deploy " + example("passthrough"));
+  BOOST_REQUIRE_MESSAGE(deploy.ok(), deploy.output << node.corchdLog());
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+  BOOST_TEST(node.ping("h1", "10.0.0.1"));
+
+  auto status = node.request("GET", "/graphs/passthrough/status");
+  BOOST_TEST(status.status == 200);
+  BOOST_TEST(status.body.find("\"deployed\"") != std::string::npos, status.body);
+  BOOST_TEST(node.corchctl("list").output.find("passthrough") != std::string::npos);
+
+  BOOST_REQUIRE(node.corchctl("delete passthrough").ok());
+  BOOST_TEST(node.pingFails("h0", "10.0.0.2"));
+  node.expectNothingLeft();
+  BOOST_TEST(node.request("GET", "/graphs/passthrough").status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(firewall_graph_filters_traffic) {
+  Node node;
+  auto deploy = node.corchctl("deploy " + example("firewall"));
+  BOOST_REQUIRE_MESSAGE(deploy.ok(), deploy.output << node.corchdLog());
+  // h0 is inside (the firewall's first port), h1 outside.
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+  BOOST_TEST(node.ping("h1", "10.0.0.1"));  // allow-icmp is true
+  BOOST_TEST(node.tcpConnects("h0", "h1", "10.0.0.2", 5555));  // inside -> outside: anything
+  BOOST_TEST(node.tcpConnects("h1", "h0", "10.0.0.1", 80));    // allowed-tcp-ports
+  BOOST_TEST(node.tcpConnects("h1", "h0", "10.0.0.1", 22));
+  BOOST_TEST(!node.tcpConnects("h1", "h0", "10.0.0.1", 23));   // blocked
+  BOOST_TEST(!node.tcpConnects("h1", "h0", "10.0.0.1", 8080));
+
+  auto log = node.request("GET", "/graphs/firewall/sfs/fw/log");
+  BOOST_TEST(log.status == 200);
+
+  BOOST_REQUIRE(node.corchctl("delete firewall").ok());
+  node.expectNothingLeft();
+}
+
+BOOST_AUTO_TEST_CASE(bridge_firewall_bridge_chain) {
+  Node node;
+  auto deploy = node.corchctl("deploy " + example("bridge-firewall-bridge"));
+  BOOST_REQUIRE_MESSAGE(deploy.ok(), deploy.output << node.corchdLog());
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+  BOOST_TEST(node.tcpConnects("h1", "h0", "10.0.0.1", 80));
+  BOOST_TEST(!node.tcpConnects("h1", "h0", "10.0.0.1", 23));
+  BOOST_REQUIRE(node.corchctl("delete bridge-firewall-bridge").ok());
+  node.expectNothingLeft();
+}
+
+// A graph whose function cannot start: the PUT answers with the cause, nothing is left, and the
+// status says why.
+BOOST_AUTO_TEST_CASE(failed_start_leaves_nothing) {
+  Node node;
+  std::string graph = readFile(example("firewall"));
+  auto at = graph.find("\"name\": \"firewall\",\n        \"ports\"");
+  BOOST_REQUIRE(at != std::string::npos);
+  for (std::string broken : {"failing", "hanging"}) {
+    std::string g = graph;
+    g.replace(at, std::string("\"name\": \"firewall\"").size(), "\"name\": \"" + broken + "\"");
+    g.replace(g.find("\"config\": { \"allowed-tcp-ports\": [22, 80], \"allow-icmp\": true }"),
+              std::string("\"config\": { \"allowed-tcp-ports\": [22, 80], \"allow-icmp\": true }").size(),
+              "\"config\": {}");
+    auto put = node.request("PUT", "/graphs/firewall", g);
+    BOOST_TEST_MESSAGE(broken << ": " << put.status << " " << put.body);
+    if (broken == "failing") {
+      BOOST_TEST(put.status == 500);
+      BOOST_TEST(put.body.find("no luck") != std::string::npos, put.body);
+    } else {
+      BOOST_TEST(put.status == 504);
+      BOOST_TEST(!node.sandbox().run("pgrep -f 'corch-hanging-marke[r]'").ok());
+    }
+    auto status = node.request("GET", "/graphs/firewall/status");
+    BOOST_TEST(status.body.find("\"failed\"") != std::string::npos, status.body);
+    BOOST_TEST(node.request("GET", "/graphs/firewall").status == 404);
+    node.expectNothingLeft();
+  }
+  // The same id then deploys fine.
+  BOOST_REQUIRE(node.corchctl("deploy " + example("firewall")).ok());
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+  BOOST_REQUIRE(node.corchctl("delete firewall").ok());
+  node.expectNothingLeft();
+}
+
+BOOST_AUTO_TEST_CASE(bad_graphs_are_refused_before_anything_is_built) {
+  Node node;
+  std::string graph = readFile(example("passthrough"));
+  // Unknown interface on this node.
+  std::string wrong_if = graph;
+  wrong_if.replace(wrong_if.find("\"if-name\": \"demo1\""), 18, "\"if-name\": \"eth9\"");
+  auto put = node.request("PUT", "/graphs/passthrough", wrong_if);
+  BOOST_TEST(put.status == 422);
+  BOOST_TEST(put.body.find("/sffg/saps/1/interface/if-name") != std::string::npos, put.body);
+  // No implementation of a capability.
+  std::string fw = readFile(example("firewall"));
+  fw.replace(fw.find("\"name\": \"firewall\",\n        \"ports\""), 18, "\"name\": \"dpi\"");
+  put = node.request("PUT", "/graphs/firewall", fw);
+  BOOST_TEST(put.status == 422);
+  BOOST_TEST(put.body.find("/sffg/SFs/0") != std::string::npos, put.body);
+  // corchctl shows the server's error in full and exits non-zero.
+  std::string file = node.sandbox().dir() + "/bad-graph.json";
+  std::ofstream(file) << wrong_if;
+  auto ctl = node.corchctl("deploy " + file);
+  BOOST_TEST(!ctl.ok());
+  BOOST_TEST(ctl.output.find("/sffg/saps/1/interface/if-name") != std::string::npos, ctl.output);
+  node.expectNothingLeft();
+}
