@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
+#include "harness/corchd.h"
 #include "harness/sandbox.h"
 
 using namespace corch::test;
@@ -27,20 +29,7 @@ BOOST_TEST_GLOBAL_FIXTURE(SandboxFixture);
 namespace {
 
 const std::string kSource = CORCH_SOURCE_DIR;
-const std::string kCorchd = std::string(CORCH_BINARY_DIR) + "/orchestrator/corchd";
 const std::string kCorchctl = std::string(CORCH_BINARY_DIR) + "/orchestrator/corchctl";
-
-uint16_t freePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::string readFile(const std::string& path) {
   std::ifstream in(path);
@@ -48,11 +37,6 @@ std::string readFile(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
-
-struct Response {
-  int status = 0;
-  std::string body;
-};
 
 // The node under test: hosts h0 (10.0.0.1, behind demo0) and h1 (10.0.0.2, behind demo1), and
 // corchd with a repository holding the shipped templates plus two broken functions (one whose
@@ -77,13 +61,17 @@ class Node {
       std::string demo = "demo" + std::to_string(i);
       BOOST_REQUIRE(sb_.run("ip link set " + *phys + " name " + demo).ok());
     }
-    port_ = freePort();
-    url_ = "http://127.0.0.1:" + std::to_string(port_);
-    startCorchd();
+    auto corchd = Corchd::start(
+        dir_, {"--config", dir_ + "/corchd.json", "--ovsdb", sb_.ovsdbEndpoint(), "--datapath",
+               "netdev", "--physical-ports", "demo0,demo1", "--repository",
+               dir_ + "/sf-repository", "--state-dir", dir_ + "/state", "--name-prefix", prefix_,
+               "--log-level", "debug"});
+    BOOST_REQUIRE_MESSAGE(corchd.ok(), (corchd.ok() ? std::string() : corchd.error().message()));
+    corchd_.emplace(std::move(*corchd));
   }
 
   ~Node() {
-    stopCorchd();
+    if (corchd_) corchd_->stop();
     cleanUp();
   }
 
@@ -96,29 +84,17 @@ class Node {
     (void)sb_.run("ip link del demo0; ip link del demo1");
   }
 
-  const std::string& url() const { return url_; }
+  const std::string& url() const { return corchd_->url(); }
   const std::string& prefix() const { return prefix_; }
   Sandbox& sandbox() { return sb_; }
 
-  // An HTTP request with curl (a client process, as an orchestrator would be).
-  Response request(const std::string& method, const std::string& path,
-                   const std::string& body = "", const std::string& type = "application/json") {
-    std::string in = dir_ + "/request.body";
-    std::string out = dir_ + "/response.body";
-    std::ofstream(in, std::ios::trunc) << body;
-    std::string cmd = "curl -sS -o " + shellQuote(out) + " -w '%{http_code}' -X " + method + " " +
-                      (body.empty() ? "" : "-H " + shellQuote("Content-Type: " + type) +
-                                               " --data-binary @" + shellQuote(in) + " ") +
-                      shellQuote(url_ + path);
-    auto r = runCommand(cmd, 120s);
-    Response response;
-    if (r.ok()) response.status = std::atoi(r.output.c_str());
-    response.body = readFile(out);
-    return response;
+  HttpResponse request(const std::string& method, const std::string& path,
+                       const std::string& body = "") {
+    return corchd_->request(method, path, body);
   }
 
   CommandResult corchctl(const std::string& args) {
-    return runCommand(kCorchctl + " --url " + url_ + " " + args, 120s);
+    return runCommand(kCorchctl + " --url " + url() + " " + args, 120s);
   }
 
   // ping from one host to the other's address succeeds within a few tries.
@@ -154,7 +130,7 @@ class Node {
     BOOST_TEST(ns.output.empty(), "namespaces left: " << ns.output);
   }
 
-  std::string corchdLog() const { return readFile(dir_ + "/corchd.log"); }
+  std::string corchdLog() const { return corchd_->log(); }
 
  private:
   void makeRepository() {
@@ -188,56 +164,10 @@ class Node {
     std::ofstream(dir_ + "/corchd.json") << R"({"compute": {"timeout-ms": 3000}})";
   }
 
-  void startCorchd() {
-    std::vector<std::string> args = {
-        kCorchd, "--config", dir_ + "/corchd.json", "--listen", "127.0.0.1:" + std::to_string(port_),
-        "--ovsdb", sb_.ovsdbEndpoint(), "--datapath", "netdev", "--physical-ports", "demo0,demo1",
-        "--repository", dir_ + "/sf-repository", "--state-dir", dir_ + "/state",
-        "--name-prefix", prefix_, "--log-level", "debug"};
-    std::string log = dir_ + "/corchd.log";
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    bool up = waitUntil(
-        [&] {
-          int status = 0;
-          if (waitpid(pid_, &status, WNOHANG) == pid_) {
-            pid_ = -1;
-            return true;
-          }
-          return request("GET", "/graphs").status == 200;
-        },
-        20s, 50ms);
-    BOOST_REQUIRE_MESSAGE(up && pid_ > 0,
-                          "corchd did not start:\n" << corchdLog());
-  }
-
-  void stopCorchd() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    bool done = waitUntil([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, 30s, 20ms);
-    if (!done) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-    }
-    pid_ = -1;
-  }
-
   Sandbox& sb_;
   std::string prefix_;
   std::string dir_;
-  uint16_t port_ = 0;
-  std::string url_;
-  pid_t pid_ = -1;
+  std::optional<Corchd> corchd_;
   static inline int count_ = 0;
 };
 
