@@ -1,0 +1,125 @@
+// The 'ovs' vSwitch driver (DESIGN section 7): Open vSwitch through OVSDB JSON-RPC (RFC 7047) and
+// OpenFlow 1.3, on persistent sockets the driver opens itself. It never runs ovs-vsctl,
+// ovs-ofctl or any other process.
+//
+// Options (DriverOptions):
+//   ovsdb       "unix:/path/db.sock" or "tcp:IP:PORT" (default unix:/var/run/openvswitch/db.sock)
+//   rundir      where ovs-vswitchd puts the <bridge>.mgmt OpenFlow sockets (default: the folder
+//               of the OVSDB unix socket, else /var/run/openvswitch)
+//   datapath    "netdev" (default, userspace) or "system" (the kernel module)
+//   timeout-ms  the deadline of each call (default 5000)
+//
+// Management calls are serialised (one at a time: they read the database, choose port numbers,
+// and write one transaction each) and return once ovs-vswitchd has applied their change (the
+// next_cfg / cur_cfg handshake of ovs-vsctl). Rule calls go over one OpenFlow connection per LSI,
+// in parallel across LSIs, one batch at a time per LSI. See vswitch.h for the contract.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "corch/driver_options.h"
+#include "corch/vswitch.h"
+#include "of_connection.h"
+#include "ovsdb_client.h"
+#include "vswitch_db.h"
+
+namespace corch {
+class DriverRegistry;
+}
+
+namespace corch::drivers::ovs {
+
+struct OvsOptions {
+  Endpoint ovsdb;
+  std::string rundir;
+  std::string datapath = "netdev";
+  std::chrono::milliseconds timeout{5000};
+
+  // InvalidArgument naming the option when a value is wrong.
+  static Result<OvsOptions> parse(const DriverOptions& options);
+};
+
+class OvsDriver final : public VSwitchDriver {
+ public:
+  explicit OvsDriver(OvsOptions options);
+  ~OvsDriver() override;
+
+  std::string_view name() const override { return "ovs"; }
+  Result<void> probe() override;
+
+  Result<LsiInfo> createLsi(const LsiSpec& spec) override;
+  Result<void> destroyLsi(const std::string& lsi) override;
+  Result<std::vector<std::string>> listLsis() override;
+  Result<std::vector<VlinkInfo>> connectLsis(const std::string& lsi_a, const std::string& lsi_b,
+                                             uint32_t n, const std::string& name_prefix) override;
+  Result<void> destroyVlinks(const std::vector<VlinkInfo>& vlinks) override;
+  Result<std::vector<PortInfo>> createPorts(const std::string& lsi,
+                                            const std::vector<PortSpec>& ports) override;
+  Result<void> destroyPorts(const std::string& lsi, const std::vector<std::string>& names) override;
+  Result<uint32_t> portNumber(const std::string& lsi, const std::string& port) override;
+
+  Result<void> checkRules(const std::vector<TsRule>& rules) override;
+  Result<void> installRules(const std::string& lsi, const std::vector<TsRule>& rules) override;
+  Result<void> removeRules(const std::string& lsi, const std::vector<TsRule>& rules) override;
+  Result<void> removeRulesByCookie(const std::string& lsi, uint64_t cookie, uint64_t mask) override;
+  Result<std::vector<TsRule>> dumpRules(const std::string& lsi) override;
+
+ private:
+  // The OpenFlow connection of one LSI; `mu` makes its batches one at a time.
+  struct Channel {
+    Channel(Endpoint endpoint, std::string name) : of(std::move(endpoint), std::move(name)) {}
+    std::mutex mu;
+    OfConnection of;
+  };
+
+  // Plans the removal of what a failed creation made, from the database as it is now.
+  using UndoPlanner = std::function<RemovalPlan(const DbSnapshot&)>;
+
+  Deadline deadline() const { return Clock::now() + options_.timeout; }
+  Result<DbSnapshot> snapshot(Deadline deadline);
+  // Sends the transaction of a change (and returns next_cfg / cur_cfg as it left them).
+  Result<CfgCounters> transactChange(const DbChange& change, Deadline deadline);
+  // Sends the transaction of a change and waits until ovs-vswitchd applied it. `committed` tells
+  // whether the transaction went in (even when the wait then failed).
+  Result<void> commit(const DbChange& change, Deadline deadline, bool* committed = nullptr);
+  Result<void> waitApplied(CfgCounters counters, Deadline deadline);
+  // After a commit: every new port has a number, or the error ovs-vswitchd gave. Returns the
+  // numbers ovs-vswitchd assigned, by port name.
+  Result<std::map<std::string, uint32_t>> checkNewPorts(const DbChange& change, Deadline deadline);
+  // Creates the veth pairs of a change (LSI end up); on failure deletes those it made.
+  Result<void> createVeths(const DbChange& change);
+  // Deletes veth pairs by their LSI end (absent ones are fine).
+  Result<void> deleteVeths(const std::vector<std::string>& lsi_ends);
+  // Runs a creation: veths, one transaction, the wait for ovs-vswitchd, the check of the new
+  // ports. On failure undoes it (nothing of it remains) and returns the error.
+  Result<std::map<std::string, uint32_t>> applyCreation(const DbChange& change, Deadline deadline,
+                                                        const UndoPlanner& make_undo);
+  // Removes what a committed creation made, as well as it can (failures are logged).
+  void undoCreation(const UndoPlanner& make_undo, const std::vector<std::string>& veths, bool wait);
+  // Runs a removal: one transaction, the wait, then the veth deletions.
+  Result<void> applyRemoval(const RemovalPlan& plan, Deadline deadline);
+
+  std::shared_ptr<Channel> channel(const std::string& lsi);
+  void dropChannel(const std::string& lsi);
+  Result<void> deleteAllFlows(const std::string& lsi, Deadline deadline);
+
+  const OvsOptions options_;
+  const PlanContext context_;
+  OvsdbClient ovsdb_;
+
+  std::mutex mgmt_mu_;                          // one management call at a time
+  std::map<std::string, uint32_t> port_hints_;  // see PortNumbering; guarded by mgmt_mu_
+
+  std::mutex channels_mu_;
+  std::map<std::string, std::shared_ptr<Channel>> channels_;  // by LSI
+};
+
+// Registers "ovs" in the registry.
+void registerDriver(DriverRegistry& registry);
+
+}  // namespace corch::drivers::ovs

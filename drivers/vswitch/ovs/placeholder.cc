@@ -1,1 +1,0 @@
-namespace corch { class DriverRegistry; } namespace corch::drivers::ovs { void registerDriver(DriverRegistry&) {} }

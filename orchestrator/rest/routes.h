@@ -1,0 +1,49 @@
+// The northbound API's URL space and request rules (DESIGN section 5), free of any HTTP library so
+// that the server and its tests share one definition of what is a known path, which methods each
+// path allows, what a valid graph id is and which bodies a PUT accepts.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "corch/error.h"
+
+namespace corch::rest {
+
+enum class RouteKind {
+  Graphs,       // /graphs
+  Graph,        // /graphs/{id}
+  GraphStatus,  // /graphs/{id}/status
+  SfLog,        // /graphs/{id}/sfs/{sf}/log
+};
+
+struct Route {
+  RouteKind kind = RouteKind::Graphs;
+  std::string graph_id;  // Graph, GraphStatus, SfLog; not yet validated (see checkGraphId)
+  std::string sf_id;     // SfLog
+};
+
+// Matches the decoded, non-empty segments of a request path ("/graphs/g1" -> {"graphs", "g1"}).
+// nullopt when the path is not one the API knows (404), whatever the method.
+std::optional<Route> matchRoute(const std::vector<std::string>& segments);
+
+// The methods a route answers, as an Allow header value ("GET, PUT, DELETE").
+std::string_view allowedMethods(RouteKind kind);
+// Whether `method` ("GET", "PUT", ...) is one of allowedMethods(kind). Anything else is a 405.
+bool methodAllowed(RouteKind kind, std::string_view method);
+
+// Graph ids are 1-64 characters of [A-Za-z0-9._-], and not "." or ".." (which clients remove from
+// URLs as dot-segments, RFC 3986 5.2.4). InvalidArgument (422) naming the id otherwise.
+Result<void> checkGraphId(std::string_view id);
+
+// Whether a Content-Type header names JSON: "application/json", any case, parameters such as
+// "; charset=utf-8" allowed.
+bool isJsonContentType(std::string_view content_type);
+
+// The largest request body accepted (413 beyond).
+inline constexpr size_t kMaxBodyBytes = 1024 * 1024;
+
+}  // namespace corch::rest

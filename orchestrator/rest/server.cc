@@ -1,0 +1,666 @@
+#include "rest/server.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include <cpprest/http_listener.h>
+#include <pplx/threadpool.h>
+#include <boost/system/system_error.hpp>
+
+#include "corch/log.h"
+#include "graph/sffg_codec.h"
+#include "rest/responses.h"
+#include "rest/routes.h"
+
+namespace corch::rest {
+namespace {
+
+namespace http = web::http;
+using http::http_request;
+using http::http_response;
+using http::experimental::listener::http_listener;
+using Clock = std::chrono::steady_clock;
+
+const log::Logger lg("rest");
+
+// crossplat::threadpool::shared_instance() creates this many threads when nobody sized the pool.
+constexpr size_t kCpprestDefaultThreads = 40;
+
+// What this file sized cpprest's pool to (0: not sized here). The pool is process-wide and can be
+// sized once, so several Servers in one process (tests) must agree.
+std::mutex pool_mu;
+size_t pool_threads = 0;
+
+// Returns the number of threads of cpprest's pool, sizing it to `wanted` first if that is not 0.
+Result<size_t> sizeThreadPool(size_t wanted) {
+  std::lock_guard lock(pool_mu);
+  if (wanted == 0) return pool_threads != 0 ? pool_threads : kCpprestDefaultThreads;
+  if (pool_threads == wanted) return wanted;
+  if (pool_threads == 0) {
+    try {
+      crossplat::threadpool::initialize_with_threads(wanted);
+      pool_threads = wanted;
+      return wanted;
+    } catch (const std::exception&) {
+      // Already started by an earlier use of cpprest: reported below.
+    }
+  }
+  std::string running =
+      pool_threads != 0 ? " with " + std::to_string(pool_threads) + " threads" : std::string();
+  return Error(ErrorCode::Conflict, "cannot size cpprest's thread pool to " +
+                                        std::to_string(wanted) + " threads: it is already running" +
+                                        running + " (size it before any other use of cpprest)");
+}
+
+// The host:port pairs the Servers of this process listen on. cpprest keeps one acceptor per
+// host:port for the whole process, and a second listener on a pair in use makes it drop the
+// first's acceptor when it fails: such a start must be refused before cpprest sees it.
+std::mutex listening_mu;
+std::set<std::string> listening;
+
+std::string listeningKey(const std::string& host, uint16_t port) {
+  std::string key;
+  for (char c : host) key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return key + ":" + std::to_string(port);
+}
+
+bool claimAddress(const std::string& key) {
+  std::lock_guard lock(listening_mu);
+  return listening.insert(key).second;
+}
+
+void releaseAddress(const std::string& key) {
+  std::lock_guard lock(listening_mu);
+  listening.erase(key);
+}
+
+// Finds a port that is free on `host` now, by binding port 0. Another process may take it before
+// the listener binds it: start() retries then.
+Result<uint16_t> pickFreePort(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  int rc = getaddrinfo(host.c_str(), "0", &hints, &found);
+  if (rc != 0) {
+    return Error(ErrorCode::InvalidArgument,
+                 "cannot resolve listen address '" + host + "': " + gai_strerror(rc));
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(found, freeaddrinfo);
+  int fd = socket(found->ai_family, found->ai_socktype, found->ai_protocol);
+  if (fd < 0) return errnoError("cannot find a free port on " + host + ": socket", errno);
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    int err = errno;
+    close(fd);
+    return errnoError("cannot find a free port on " + host, err);
+  }
+  close(fd);
+  uint16_t port = addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                             : reinterpret_cast<sockaddr_in*>(&addr)->sin_port;
+  return static_cast<uint16_t>(ntohs(port));
+}
+
+// One answer, before it becomes a cpprest response.
+struct Reply {
+  int status = 200;
+  std::string body;          // empty: no body
+  std::string content_type;  // set whenever there is a body
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string log_detail;  // what the log line of an error says
+};
+
+Reply jsonReply(int status, std::string body) {
+  return Reply{status, std::move(body), std::string(kJsonType), {}, {}};
+}
+
+Reply problemReply(const Problem& problem) {
+  return Reply{problem.status, problemJson(problem), std::string(kProblemType), {}, problem.detail};
+}
+
+Reply errorReply(const Error& error) { return problemReply(Problem::fromError(error)); }
+
+Reply internalReply(std::string_view what) {
+  return errorReply(Error(ErrorCode::Internal, "internal error: " + std::string(what)));
+}
+
+// One request being served: what the log line needs.
+struct Exchange {
+  http_request request;
+  std::string method;
+  std::string path;
+  Clock::time_point start = Clock::now();
+};
+
+// Reads a request body into memory, up to a limit. Past the limit it keeps reading but drops the
+// bytes: cpprest sends no response before the whole request has arrived, and an unread body
+// would pile up in memory instead (a chunked body announces no length, so this is also where
+// its limit is enforced).
+class BodyReader : public std::enable_shared_from_this<BodyReader> {
+ public:
+  enum class Outcome { Complete, TooLarge, Failed };
+  struct Body {
+    Outcome outcome = Outcome::Complete;
+    std::string text;
+    std::string error;  // Failed: why
+  };
+
+  // Completes when the body is complete, when it exceeds `limit`, or when reading it fails. The
+  // task never holds an exception.
+  static pplx::task<Body> read(const http_request& request, size_t limit) {
+    std::shared_ptr<BodyReader> reader(new BodyReader(request, limit));
+    reader->next();
+    return pplx::create_task(reader->done_);
+  }
+
+  // Reads and drops a body nobody wants (most requests have none: nothing to do then).
+  static void discard(const http_request& request) {
+    const auto& headers = request.headers();
+    auto length = headers.find(http::header_names::content_length);
+    bool no_body = !headers.has(http::header_names::transfer_encoding) &&
+                   (length == headers.end() || length->second == "0");
+    if (!no_body) (void)read(request, 0);
+  }
+
+ private:
+  BodyReader(http_request request, size_t limit) : request_(std::move(request)), limit_(limit) {}
+
+  void next() {
+    try {
+      auto self = shared_from_this();
+      request_.body()
+          .streambuf()
+          .getn(chunk_.data(), chunk_.size())
+          .then([self](pplx::task<size_t> read) { self->onRead(read); });
+    } catch (const std::exception& e) {
+      done_.set(Body{Outcome::Failed, {}, e.what()});
+    }
+  }
+
+  void onRead(pplx::task<size_t>& read) {
+    size_t n = 0;
+    try {
+      n = read.get();
+    } catch (const std::exception& e) {
+      done_.set(Body{Outcome::Failed, {}, e.what()});
+      return;
+    }
+    if (n == 0) {
+      if (!over_) done_.set(Body{Outcome::Complete, std::move(text_), {}});
+      return;
+    }
+    if (!over_) {
+      if (text_.size() + n > limit_) {
+        over_ = true;
+        text_ = std::string();
+        done_.set(Body{Outcome::TooLarge, {}, {}});
+      } else {
+        text_.append(reinterpret_cast<const char*>(chunk_.data()), n);
+      }
+    }
+    next();
+  }
+
+  http_request request_;
+  size_t limit_;
+  std::array<uint8_t, 64 * 1024> chunk_{};
+  std::string text_;
+  bool over_ = false;
+  pplx::task_completion_event<Body> done_;
+};
+
+// Holds one of the limited slots for a PUT or DELETE, if one is free.
+class ChangeSlot {
+ public:
+  ChangeSlot(std::atomic<size_t>& in_use, size_t limit) : in_use_(in_use) {
+    held_ = in_use_.fetch_add(1) < limit;
+    if (!held_) in_use_.fetch_sub(1);
+  }
+  ~ChangeSlot() {
+    if (held_) in_use_.fetch_sub(1);
+  }
+  ChangeSlot(const ChangeSlot&) = delete;
+  ChangeSlot& operator=(const ChangeSlot&) = delete;
+  explicit operator bool() const { return held_; }
+
+ private:
+  std::atomic<size_t>& in_use_;
+  bool held_ = false;
+};
+
+}  // namespace
+
+class Server::Impl {
+ public:
+  Impl(ServerOptions options, node::GraphService& service)
+      : options_(std::move(options)), service_(service) {}
+  ~Impl() { stop(); }
+
+  Result<void> start();
+  void stop();
+
+  uint16_t port() const {
+    std::lock_guard lock(lifecycle_mu_);
+    return port_;
+  }
+  std::string url() const {
+    std::lock_guard lock(lifecycle_mu_);
+    return url_;
+  }
+
+ private:
+  // Listens on one port; `in_use` is set when the port was taken.
+  Result<void> listenOn(uint16_t port, bool& in_use);
+
+  // The cpprest handler of every request.
+  void handle(http_request request);
+  // The answer to a request; a PUT instead reads its body asynchronously and answers itself
+  // (`answered_later` is then set and the Reply returned is meaningless).
+  Reply route(const std::shared_ptr<Exchange>& ex, bool& answered_later);
+  void servePut(const std::shared_ptr<Exchange>& ex, const std::string& id);
+  // Parses the body read for a PUT and calls the service (blocking: on a pool thread).
+  Reply finishPut(const std::string& id, BodyReader::Body body);
+  Reply serveDelete(const std::string& id);
+  Reply tooManyChanges() const;
+
+  // Every request is counted from its arrival to its answer, so that stop() can wait for it.
+  // enter() says whether requests are still accepted; send() answers and leave()s.
+  bool enter();
+  void leave();
+  void send(const Exchange& ex, Reply reply);
+
+  const ServerOptions options_;
+  node::GraphService& service_;
+
+  mutable std::mutex lifecycle_mu_;  // start() and stop(), and what they set
+  std::unique_ptr<http_listener> listener_;
+  std::string listening_key_;  // in `listening` while listener_ is set
+  uint16_t port_ = 0;
+  std::string url_;
+
+  std::mutex mu_;
+  std::condition_variable idle_;
+  size_t in_flight_ = 0;
+  bool accepting_ = false;
+
+  std::atomic<size_t> changes_{0};
+  size_t max_changes_ = 0;
+};
+
+Result<void> Server::Impl::start() {
+  std::lock_guard lock(lifecycle_mu_);
+  if (listener_) return Error(ErrorCode::Conflict, "the REST server already listens on " + url_);
+  if (options_.tls) {
+    return Error(ErrorCode::Unsupported, "cannot listen on " + options_.host + ":" +
+                                             std::to_string(options_.port) +
+                                             ": HTTPS is not implemented yet");
+  }
+  if (options_.host.find(':') != std::string::npos) {
+    // cpprest splits "host:port" at the first ':' and so cannot listen on an IPv6 literal.
+    return Error(ErrorCode::InvalidArgument,
+                 "cannot listen on '" + options_.host +
+                     "': IPv6 addresses are not supported; use a host name that resolves to it");
+  }
+  auto pool = sizeThreadPool(options_.threads);
+  if (!pool) return pool.error();
+  max_changes_ = options_.max_concurrent_changes;
+  if (max_changes_ == 0 || max_changes_ >= *pool) {
+    return Error(ErrorCode::InvalidArgument,
+                 "max_concurrent_changes (" + std::to_string(max_changes_) +
+                     ") must be at least 1 and less than the " + std::to_string(*pool) +
+                     " threads of the HTTP thread pool, so that reads are served while graphs "
+                     "change");
+  }
+  // A port picked as free may be taken before the listener binds it: pick again a few times.
+  const int attempts = options_.port == 0 ? 5 : 1;
+  Result<void> listened = Ok();
+  for (int i = 0; i < attempts; ++i) {
+    uint16_t port = options_.port;
+    if (port == 0) {
+      auto free = pickFreePort(options_.host);
+      if (!free) return free.error();
+      port = *free;
+    }
+    bool in_use = false;
+    listened = listenOn(port, in_use);
+    if (listened || !in_use) break;
+  }
+  return listened;
+}
+
+Result<void> Server::Impl::listenOn(uint16_t port, bool& in_use) {
+  std::string url = "http://" + options_.host + ":" + std::to_string(port);
+  std::string key = listeningKey(options_.host, port);
+  if (!claimAddress(key)) {
+    in_use = true;
+    return Error(ErrorCode::Unavailable,
+                 "cannot listen on " + url + ": Address already in use (by this process)");
+  }
+  std::unique_ptr<http_listener> listener;
+  try {
+    listener = std::make_unique<http_listener>(web::uri(url + "/"));
+  } catch (const std::exception& e) {
+    releaseAddress(key);
+    return Error(ErrorCode::InvalidArgument, "cannot listen on " + url + ": " + e.what());
+  }
+  auto handler = [this](http_request request) { handle(std::move(request)); };
+  // Without their own handlers cpprest would answer OPTIONS and TRACE itself (TRACE echoing the
+  // request back), bypassing the routes.
+  listener->support(handler);
+  listener->support(http::methods::OPTIONS, handler);
+  listener->support(http::methods::TRCE, handler);
+  {
+    std::lock_guard lock(mu_);
+    accepting_ = true;
+  }
+  std::string failure;
+  try {
+    listener->open().wait();
+  } catch (const boost::system::system_error& e) {
+    in_use = e.code().value() == EADDRINUSE;
+    failure = e.what();
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (!failure.empty()) {
+    releaseAddress(key);
+    std::lock_guard lock(mu_);
+    accepting_ = false;
+    return Error(ErrorCode::Unavailable, "cannot listen on " + url + ": " + failure);
+  }
+  listener_ = std::move(listener);
+  listening_key_ = key;
+  port_ = port;
+  url_ = url;
+  CORCH_LOG(lg, Info) << "listening on " << url_;
+  return Ok();
+}
+
+void Server::Impl::stop() {
+  std::lock_guard lifecycle(lifecycle_mu_);
+  {
+    std::lock_guard lock(mu_);
+    accepting_ = false;
+  }
+  if (listener_) {
+    // close() closes every connection and waits for the handlers running on them.
+    try {
+      listener_->close().wait();
+    } catch (const std::exception& e) {
+      CORCH_LOG(lg, Warn) << "closing the listener on " << url_ << ": " << e.what();
+    }
+    listener_.reset();
+    releaseAddress(listening_key_);
+    CORCH_LOG(lg, Info) << "stopped listening on " << url_;
+  }
+  // PUTs whose bodies were still arriving run after their handler returned: wait for them too.
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return in_flight_ == 0; });
+  port_ = 0;
+  url_.clear();
+}
+
+bool Server::Impl::enter() {
+  std::lock_guard lock(mu_);
+  ++in_flight_;
+  return accepting_;
+}
+
+void Server::Impl::leave() {
+  std::lock_guard lock(mu_);
+  if (--in_flight_ == 0) idle_.notify_all();
+}
+
+void Server::Impl::handle(http_request request) {
+  auto ex = std::make_shared<Exchange>();
+  ex->request = request;
+  bool accepting = enter();
+  Reply reply;
+  bool answered_later = false;
+  try {
+    ex->method = request.method();
+    ex->path = request.request_uri().path();
+    if (!accepting) {
+      reply = errorReply(Error(ErrorCode::Unavailable, "the server is shutting down"));
+    } else {
+      reply = route(ex, answered_later);
+    }
+  } catch (const std::exception& e) {
+    reply = internalReply(e.what());
+  }
+  if (!answered_later) {
+    // Only a PUT reads its body (and then answers later); any other body is dropped.
+    BodyReader::discard(request);
+    send(*ex, std::move(reply));
+  }
+}
+
+Reply Server::Impl::route(const std::shared_ptr<Exchange>& ex, bool& answered_later) {
+  std::vector<std::string> segments;
+  try {
+    for (const auto& segment : web::uri::split_path(ex->path)) {
+      if (!segment.empty()) segments.push_back(web::uri::decode(segment));
+    }
+  } catch (const std::exception& e) {
+    return errorReply(
+        Error(ErrorCode::Malformed, "malformed request path '" + ex->path + "': " + e.what()));
+  }
+  auto matched = matchRoute(segments);
+  if (!matched) {
+    return errorReply(Error(ErrorCode::NotFound, "no resource at " + ex->path));
+  }
+  const Route& r = *matched;
+  std::string allow(allowedMethods(r.kind));
+  if (ex->method == http::methods::OPTIONS) {
+    Reply reply{204, {}, {}, {{"Allow", allow}}, {}};
+    return reply;
+  }
+  if (!methodAllowed(r.kind, ex->method)) {
+    Reply reply = problemReply(Problem{
+        405,
+        "method-not-allowed",
+        "method " + ex->method + " is not allowed on " + ex->path + " (allowed: " + allow + ")",
+        {}});
+    reply.headers.emplace_back("Allow", allow);
+    return reply;
+  }
+  if (r.kind != RouteKind::Graphs) {
+    if (auto valid = checkGraphId(r.graph_id); !valid) return errorReply(valid.error());
+  }
+  if (ex->method == http::methods::PUT) {
+    answered_later = true;
+    try {
+      servePut(ex, r.graph_id);
+    } catch (const std::exception& e) {
+      // Nothing was sent yet: every send() in servePut() is its last step.
+      send(*ex, internalReply(e.what()));
+    }
+    return Reply{};
+  }
+  if (ex->method == http::methods::DEL) return serveDelete(r.graph_id);
+  switch (r.kind) {
+    case RouteKind::Graphs: {
+      auto graphs = service_.listGraphs();
+      if (!graphs) return errorReply(graphs.error());
+      return jsonReply(200, listJson(*graphs));
+    }
+    case RouteKind::Graph: {
+      auto graph = service_.getGraph(r.graph_id);
+      if (!graph) return errorReply(graph.error());
+      std::string text = graph::printSffg(*graph);
+      auto compact = compactJson(text);
+      if (!compact) return internalReply("the SF-FG printer wrote invalid JSON");
+      return jsonReply(200, std::move(*compact));
+    }
+    case RouteKind::GraphStatus: {
+      auto status = service_.graphStatus(r.graph_id);
+      if (!status) return errorReply(status.error());
+      return jsonReply(200, statusJson(*status));
+    }
+    case RouteKind::SfLog: {
+      auto text = service_.functionLog(r.graph_id, r.sf_id);
+      if (!text) return errorReply(text.error());
+      return Reply{200, std::move(*text), std::string(kTextType), {}, {}};
+    }
+  }
+  return internalReply("unhandled route");
+}
+
+void Server::Impl::servePut(const std::shared_ptr<Exchange>& ex, const std::string& id) {
+  const http_request& request = ex->request;
+  const auto& headers = request.headers();
+  // Refuse an announced oversized body before reading any of it.
+  if (auto it = headers.find(http::header_names::content_length); it != headers.end()) {
+    const std::string& value = it->second;
+    uint64_t length = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
+    if (ec != std::errc() || end != value.data() + value.size()) {
+      BodyReader::discard(request);
+      send(*ex, errorReply(Error(ErrorCode::Malformed, "invalid Content-Length '" + value + "'")));
+      return;
+    }
+    if (length > kMaxBodyBytes) {
+      BodyReader::discard(request);
+      send(*ex,
+           errorReply(Error(ErrorCode::TooLarge,
+                            "the request body has " + std::to_string(length) + " bytes; at most " +
+                                std::to_string(kMaxBodyBytes) + " are accepted")));
+      return;
+    }
+  }
+  std::string content_type = headers.content_type();
+  if (!isJsonContentType(content_type)) {
+    BodyReader::discard(request);
+    std::string got = content_type.empty() ? "no Content-Type" : "'" + content_type + "'";
+    send(*ex, problemReply(Problem{415,
+                                   "unsupported-media-type",
+                                   "a graph is sent as application/json; the request has " + got,
+                                   {}}));
+    return;
+  }
+  BodyReader::read(request, kMaxBodyBytes).then([this, ex, id](pplx::task<BodyReader::Body> t) {
+    Reply reply;
+    try {
+      reply = finishPut(id, t.get());
+    } catch (const std::exception& e) {
+      reply = internalReply(e.what());
+    } catch (...) {
+      reply = internalReply("unknown exception");
+    }
+    send(*ex, std::move(reply));
+  });
+}
+
+Reply Server::Impl::finishPut(const std::string& id, BodyReader::Body body) {
+  switch (body.outcome) {
+    case BodyReader::Outcome::TooLarge:
+      return errorReply(Error(ErrorCode::TooLarge, "the request body exceeds " +
+                                                       std::to_string(kMaxBodyBytes) + " bytes"));
+    case BodyReader::Outcome::Failed:
+      return errorReply(Error(ErrorCode::Malformed, "cannot read the request body: " + body.error));
+    case BodyReader::Outcome::Complete:
+      break;
+  }
+  auto parsed = graph::parseSffg(body.text);
+  if (!parsed) return errorReply(parsed.error());
+  graph::Graph graph = std::move(*parsed);
+  if (!graph.id.empty() && graph.id != id) {
+    return errorReply(Error::field(
+        ErrorCode::InvalidArgument, "/sffg/id",
+        "the graph id '" + graph.id + "' differs from the id in the URL, '" + id + "'"));
+  }
+  graph.id = id;
+  ChangeSlot slot(changes_, max_changes_);
+  if (!slot) return tooManyChanges();
+  auto outcome = service_.putGraph(id, std::move(graph));
+  if (!outcome) return errorReply(outcome.error());
+  // The status as of now; should the graph already be gone again, say what the PUT achieved.
+  auto status = service_.graphStatus(id);
+  node::GraphStatus shown =
+      status ? *status : node::GraphStatus{node::GraphState::Deployed, 100, std::nullopt};
+  Reply reply = jsonReply(outcome->created ? 201 : 200, putJson(id, shown, outcome->changes));
+  if (outcome->created) reply.headers.emplace_back("Location", "/graphs/" + id);
+  return reply;
+}
+
+Reply Server::Impl::serveDelete(const std::string& id) {
+  ChangeSlot slot(changes_, max_changes_);
+  if (!slot) return tooManyChanges();
+  auto deleted = service_.deleteGraph(id);
+  if (!deleted) return errorReply(deleted.error());
+  return Reply{204, {}, {}, {}, {}};
+}
+
+Reply Server::Impl::tooManyChanges() const {
+  Reply reply = errorReply(Error(
+      ErrorCode::Unavailable,
+      "too many graph changes in progress (" + std::to_string(max_changes_) + "); retry later"));
+  reply.headers.emplace_back("Retry-After", "1");
+  return reply;
+}
+
+void Server::Impl::send(const Exchange& ex, Reply reply) {
+  const int status = reply.status;
+  try {
+    http_response response(static_cast<http::status_code>(status));
+    // cpprest's phrases are RFC 2616's ("Request Entity Too Large"); say what the title says.
+    if (std::string_view phrase = reasonPhrase(status); phrase != "Error") {
+      response.set_reason_phrase(std::string(phrase));
+    }
+    for (const auto& [name, value] : reply.headers) response.headers().add(name, value);
+    // A response to HEAD has no body (HEAD is not among the allowed methods, so it is a 405).
+    if (!reply.content_type.empty() && ex.method != http::methods::HEAD) {
+      response.set_body(std::move(reply.body), reply.content_type);
+    }
+    // The task fails if the client has gone; observe it, or pplx terminates the process.
+    ex.request.reply(response).then([](pplx::task<void> sent) {
+      try {
+        sent.get();
+      } catch (const std::exception&) {
+      }
+    });
+  } catch (const std::exception& e) {
+    // Already answered (the connection was closed by stop()), or the client is gone.
+    CORCH_LOG(lg, Debug) << ex.method << " " << ex.path << ": cannot answer: " << e.what();
+  }
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - ex.start).count();
+  char took[32];
+  std::snprintf(took, sizeof took, "%.1f ms", ms);
+  if (status >= 400) {
+    CORCH_LOG(lg, Info) << ex.method << " " << ex.path << " " << status << " " << took << ": "
+                        << reply.log_detail;
+  } else {
+    CORCH_LOG(lg, Debug) << ex.method << " " << ex.path << " " << status << " " << took;
+  }
+  leave();
+}
+
+Server::Server(ServerOptions options, node::GraphService& service)
+    : impl_(std::make_unique<Impl>(std::move(options), service)) {}
+
+Server::~Server() = default;
+
+Result<void> Server::start() { return impl_->start(); }
+void Server::stop() { impl_->stop(); }
+uint16_t Server::port() const { return impl_->port(); }
+std::string Server::url() const { return impl_->url(); }
+
+}  // namespace corch::rest

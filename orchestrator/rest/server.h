@@ -1,0 +1,79 @@
+// The northbound REST server (DESIGN section 5): SF-FG graphs over HTTP, answered from a
+// GraphService.
+//
+//   PUT    /graphs/{id}               201 created / 200 updated {"id", "status", "changes"}
+//   GET    /graphs                    200 {"graphs": [{"id", "name", "state", "progress"}]}
+//   GET    /graphs/{id}               200 the SF-FG as deployed
+//   GET    /graphs/{id}/status        200 {"state", "progress", "error"?}
+//   DELETE /graphs/{id}               204
+//   GET    /graphs/{id}/sfs/{sf}/log  200 text/plain
+//
+// Every error is an RFC 9457 problem document (application/problem+json, see rest/responses.h).
+// Unknown paths are 404 whatever the method; known paths with another method are 405 with Allow.
+//
+// Threads: requests are served on cpprest's shared thread pool, and a PUT or DELETE holds one of
+// its threads until the GraphService returns (seconds, for a deploy). So that reads and changes
+// of other graphs are still served meanwhile, at most `max_concurrent_changes` PUTs and DELETEs
+// run at once (more are answered 503 with Retry-After), and the pool must have more threads than
+// that. The GraphService must be safe to call from several threads at once and must outlive the
+// Server. This header deliberately does not include cpprest (it is slow to compile).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "corch/error.h"
+#include "node/graph_service.h"
+
+namespace corch::rest {
+
+// HTTPS (DESIGN section 5, "Security"). Reserved: not implemented yet, and start() refuses it
+// rather than serving plain HTTP when TLS was asked for. When it lands it is set up through
+// cpprest's http_listener_config::set_ssl_context_callback, in Server::Impl::start().
+struct TlsOptions {
+  std::string cert_file;  // PEM certificate chain
+  std::string key_file;   // PEM private key
+};
+
+struct ServerOptions {
+  // Address to listen on: an IPv4 address ("0.0.0.0" for all) or a host name; not an IPv6
+  // literal, which cpprest's listener cannot parse.
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port; Server::port() tells which
+  std::optional<TlsOptions> tls;
+  // Size of cpprest's shared thread pool (which also runs every cpprest client in the process).
+  // 0 keeps cpprest's default of 40. The pool can only be sized before its first use: a non-zero
+  // value makes start() fail if something already started the pool with another size.
+  size_t threads = 0;
+  // PUTs and DELETEs served at once; must be less than the pool's threads.
+  size_t max_concurrent_changes = 16;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, node::GraphService& service);
+  ~Server();  // stop()s
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Starts listening. Fails (naming the address) if the address cannot be listened on, if the
+  // options are inconsistent, or if the server is already started.
+  Result<void> start();
+  // Stops listening, closes every connection and waits for the requests in progress (a PUT in
+  // progress is waited for: the GraphService is never called after stop() returns). Idempotent.
+  void stop();
+
+  // The port listened on (the chosen one when options.port was 0); 0 before start().
+  uint16_t port() const;
+  // The base URL clients use, "http://127.0.0.1:8080"; empty before start().
+  std::string url() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace corch::rest

@@ -1,0 +1,398 @@
+// The ovs vSwitch driver on a real Open vSwitch (userspace datapath) in the test sandbox: the
+// vSwitch conformance suite, real traffic through two LSIs and a function, clean destruction,
+// what checkRules refuses, rollback of failed creations, reconnection after restarts, and the
+// size of one batch.
+#define BOOST_TEST_MODULE ovs_driver
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <memory>
+#include <regex>
+
+#include "corch/driver_registry.h"
+#include "corch/log.h"
+#include "harness/sandbox.h"
+#include "integration/vswitch_conformance.h"
+
+namespace {
+
+using namespace corch;
+using namespace std::chrono_literals;
+using corch::test::Sandbox;
+using corch::test::waitUntil;
+namespace conformance = corch::test::conformance;
+using conformance::mustCreate;
+using conformance::why;
+
+std::unique_ptr<VSwitchDriver> makeOvs(DriverOptions options) {
+  DriverRegistry registry;
+  registerBuiltinDrivers(registry);
+  auto made = registry.makeVSwitch("ovs", options);
+  BOOST_REQUIRE_MESSAGE(made.ok(), why(made));
+  auto probed = (*made)->probe();
+  BOOST_REQUIRE_MESSAGE(probed.ok(), why(probed));
+  return std::move(*made);
+}
+
+// One driver for the whole process, as corchd has (created after the sandbox: its threads must
+// start inside the sandbox's namespace).
+VSwitchDriver& ovs() {
+  static std::unique_ptr<VSwitchDriver> driver = makeOvs(Sandbox::get().ovsDriverOptions());
+  return *driver;
+}
+
+// Veth pairs in the sandbox namespace standing for physical interfaces.
+std::vector<std::string> makeInterfaces(size_t n) {
+  static int next = 0;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < n; ++i) {
+    std::string name = "cfi" + std::to_string(next++);
+    auto r = Sandbox::get().run("ip link add " + name + " type veth peer name " + name +
+                                "x && ip link set " + name + " up && ip link set " + name + "x up");
+    BOOST_REQUIRE_MESSAGE(r.ok(), r.output);
+    names.push_back(name);
+  }
+  return names;
+}
+
+conformance::Environment environment() {
+  conformance::Environment env;
+  env.prefix = "cf";
+  env.interfaces = makeInterfaces;
+  // Port 0x10000 is beyond OpenFlow's physical port range: Open vSwitch refuses the output.
+  env.refused_rule = [](uint32_t port) {
+    TsRule r;
+    r.cookie = 0xbad;
+    r.priority = 555;
+    r.in_port = port;
+    r.outputs = {0x10000};
+    return r;
+  };
+  return env;
+}
+
+bool linkExists(const std::string& name) { return Sandbox::get().run("ip link show " + name).ok(); }
+
+// Destroys LSIs and hosts of a test however it ends.
+struct Cleanup {
+  std::vector<std::string> lsis;  // destroyed in this order
+  std::vector<std::string> hosts;
+  ~Cleanup() {
+    for (const auto& l : lsis) (void)ovs().destroyLsi(l);
+    for (const auto& h : hosts) (void)Sandbox::get().removeHost(h);
+  }
+};
+
+TsRule forward(uint32_t in, uint32_t out, uint64_t cookie = 0x42) {
+  TsRule r;
+  r.cookie = cookie;
+  r.priority = 10;
+  r.in_port = in;
+  r.outputs = {out};
+  return r;
+}
+
+}  // namespace
+
+using corch::test::SandboxFixture;
+BOOST_TEST_GLOBAL_FIXTURE(SandboxFixture);
+
+CORCH_VSWITCH_CONFORMANCE_TESTS(ovs(), environment())
+
+// Two hosts on LSI-0, a graph LSI with two veth SF ports whose function ends are joined by a
+// Linux bridge in a namespace of their own, vlinks, rules split across both LSIs (Table 4):
+// h1 <-> LSI-0 <-> vlink 0 <-> graph LSI <-> function <-> graph LSI <-> vlink 1 <-> LSI-0 <-> h2.
+BOOST_AUTO_TEST_CASE(ping_passes_through_a_function_across_two_lsis) {
+  auto& sb = Sandbox::get();
+  auto& d = ovs();
+  Cleanup cleanup{{"tg", "t0"}, {"t1", "t2", "tfn"}};
+  auto h1 = sb.addHost("t1", "10.9.0.1/24");
+  BOOST_REQUIRE_MESSAGE(h1.ok(), why(h1));
+  auto h2 = sb.addHost("t2", "10.9.0.2/24");
+  BOOST_REQUIRE_MESSAGE(h2.ok(), why(h2));
+
+  LsiInfo lsi0 = mustCreate(d, LsiSpec{"t0", {*h1, *h2}, {}, "", 0});
+  LsiInfo g = mustCreate(
+      d,
+      LsiSpec{"tg", {}, {{"tga", PortTechnology::Veth}, {"tgb", PortTechnology::Veth}}, "t0", 2});
+  BOOST_REQUIRE_EQUAL(g.ports[0].peer_ifname, "tgaf");
+  BOOST_REQUIRE_EQUAL(g.ports[1].peer_ifname, "tgbf");
+  BOOST_TEST(linkExists("tga"));
+
+  // The function: a Linux bridge between its two ends.
+  auto fn = sb.addHost("tfn", "192.168.250.1/24");
+  BOOST_REQUIRE_MESSAGE(fn.ok(), why(fn));
+  std::string ns = sb.hostNetns("tfn");
+  auto moved = sb.run("ip link set tgaf netns " + ns + " && ip link set tgbf netns " + ns);
+  BOOST_REQUIRE_MESSAGE(moved.ok(), moved.output);
+  auto bridged = sb.runIn("tfn",
+                          "ip link add br0 type bridge && ip link set tgaf master br0 && "
+                          "ip link set tgbf master br0 && ip link set tgaf up && "
+                          "ip link set tgbf up && ip link set br0 up");
+  BOOST_REQUIRE_MESSAGE(bridged.ok(), bridged.output);
+
+  uint32_t p1 = lsi0.interfaces[0].of_port, p2 = lsi0.interfaces[1].of_port;
+  const VlinkInfo& v0 = g.vlinks[0];
+  const VlinkInfo& v1 = g.vlinks[1];
+  uint32_t sfa = g.ports[0].of_port, sfb = g.ports[1].of_port;
+  auto on0 = d.installRules("t0", {forward(p1, v0.port_a), forward(v0.port_a, p1),
+                                   forward(p2, v1.port_a), forward(v1.port_a, p2)});
+  BOOST_REQUIRE_MESSAGE(on0.ok(), why(on0));
+  auto ong = d.installRules("tg", {forward(v0.port_b, sfa), forward(sfa, v0.port_b),
+                                   forward(sfb, v1.port_b), forward(v1.port_b, sfb)});
+  BOOST_REQUIRE_MESSAGE(ong.ok(), why(ong));
+
+  test::CommandResult ping;
+  bool passed = waitUntil(
+      [&] {
+        ping = sb.runIn("t1", "ping -c 1 -W 1 10.9.0.2");
+        return ping.ok();
+      },
+      20s, 100ms);
+  BOOST_REQUIRE_MESSAGE(passed, "ping h1 -> h2 failed: " + ping.output + "\n" +
+                                    sb.run("ovs-ofctl -O OpenFlow13 dump-flows t0; "
+                                           "ovs-ofctl -O OpenFlow13 dump-flows tg")
+                                        .output);
+  // And it went through the function: the rule out of its second port counted packets.
+  auto flows = sb.run("ovs-ofctl -O OpenFlow13 dump-flows tg in_port=" + std::to_string(sfb));
+  BOOST_TEST(std::regex_search(flows.output, std::regex("n_packets=[1-9]")), flows.output);
+
+  // Without the function's rules, nothing passes.
+  BOOST_REQUIRE(d.removeRulesByCookie("tg", 0x42, ~0ull).ok());
+  BOOST_TEST(!sb.runIn("t1", "ping -c 1 -W 1 10.9.0.2").ok());
+
+  // Destroying the LSIs leaves no bridge, port, patch port or veth behind.
+  BOOST_REQUIRE(d.destroyLsi("tg").ok());
+  BOOST_REQUIRE(d.destroyLsi("t0").ok());
+  auto bridges = sb.run("ovs-vsctl list-br");
+  BOOST_TEST(bridges.ok());
+  BOOST_TEST(bridges.output.find("tg") == std::string::npos, bridges.output);
+  BOOST_TEST(bridges.output.find("t0") == std::string::npos, bridges.output);
+  auto ports = sb.run("ovs-vsctl --columns=name list Interface");
+  BOOST_TEST(ports.output.find("tg") == std::string::npos, ports.output);
+  BOOST_TEST(ports.output.find("t0") == std::string::npos, ports.output);
+  BOOST_TEST(!linkExists("tga"));
+  BOOST_TEST(!linkExists("tgb"));
+  BOOST_TEST(!sb.runIn("tfn", "ip link show tgaf").ok(), "the function's end went with its pair");
+  // The LSIs' own internal ports are taps of ovs-vswitchd: gone once it applied the removal.
+  BOOST_TEST(waitUntil([&] { return !linkExists("tg") && !linkExists("t0"); }, 5s));
+  BOOST_TEST(linkExists(*h1), "an attached interface is not the driver's to delete");
+}
+
+BOOST_AUTO_TEST_CASE(check_rules_names_what_openflow_cannot_express) {
+  auto& d = ovs();
+  struct Case {
+    const char* field;
+    ErrorCode code;
+    std::function<void(TsRule&)> fill;
+  };
+  std::vector<Case> cases = {
+      {"source_port", ErrorCode::InvalidArgument,
+       [](TsRule& r) { r.fields.ether_type = 0x0800, r.fields.source_port = 80; }},
+      {"dest_port", ErrorCode::InvalidArgument,
+       [](TsRule& r) {
+         r.fields.ether_type = 0x0800, r.fields.protocol = 1, r.fields.dest_port = 80;
+       }},
+      {"set_source_port", ErrorCode::InvalidArgument,
+       [](TsRule& r) { r.fields.ether_type = 0x0800, r.mods.set_source_port = 80; }},
+      {"icmp_type", ErrorCode::InvalidArgument,
+       [](TsRule& r) {
+         r.fields.ether_type = 0x0800, r.fields.protocol = 6, r.fields.icmp_type = 8;
+       }},
+      {"vlan_pcp", ErrorCode::Unsupported, [](TsRule& r) { r.fields.vlan_pcp = 1; }},
+      {"protocol", ErrorCode::InvalidArgument, [](TsRule& r) { r.fields.protocol = 6; }},
+      {"dest_ip", ErrorCode::InvalidArgument,
+       [](TsRule& r) {
+         r.fields.ether_type = 0x0806, r.fields.dest_ip = IpPrefix::parse("10.0.0.1");
+       }},
+      {"set_dest_ip", ErrorCode::InvalidArgument,
+       [](TsRule& r) { r.mods.set_dest_ip = IpAddr::parse("10.0.0.1"); }},
+      {"dec_ttl", ErrorCode::InvalidArgument, [](TsRule& r) { r.mods.dec_ttl = true; }},
+      {"pop_vlan", ErrorCode::InvalidArgument, [](TsRule& r) { r.mods.pop_vlan = true; }},
+  };
+  for (const auto& c : cases) {
+    TsRule r = forward(1, 2);
+    c.fill(r);
+    auto checked = d.checkRules({r});
+    BOOST_TEST(!checked.ok(), c.field << " is refused");
+    if (checked.ok()) continue;
+    BOOST_TEST((checked.error().code() == c.code), c.field << ": " << checked.error().message());
+    BOOST_TEST(checked.error().message().find(c.field) != std::string::npos,
+               checked.error().message() << " names " << c.field);
+  }
+  // Inferred prerequisites: an IPv6 address brings its ether_type.
+  TsRule inferred = forward(1, 2);
+  inferred.fields.dest_ip = IpPrefix::parse("2001:db8::/64");
+  inferred.fields.protocol = 6;
+  inferred.fields.dest_port = 22;
+  BOOST_TEST(d.checkRules({inferred}).ok());
+}
+
+BOOST_AUTO_TEST_CASE(inferred_ether_type_is_installed_and_dumped) {
+  auto& d = ovs();
+  Cleanup cleanup{{"ti"}, {}};
+  LsiInfo info = mustCreate(d, LsiSpec{"ti", makeInterfaces(2), {}, "", 0});
+  TsRule r = forward(info.interfaces[0].of_port, info.interfaces[1].of_port);
+  r.fields.source_ip = IpPrefix::parse("10.0.0.0/8");
+  BOOST_REQUIRE(d.installRules("ti", {r}).ok());
+  auto dump = d.dumpRules("ti");
+  BOOST_REQUIRE(dump.ok());
+  BOOST_REQUIRE_EQUAL(dump->size(), 1u);
+  r.fields.ether_type = 0x0800;
+  BOOST_TEST(toString((*dump)[0]) == toString(r));
+  // And it can be removed as it was given.
+  r.fields.ether_type.reset();
+  BOOST_REQUIRE(d.removeRules("ti", {r}).ok());
+  BOOST_TEST(d.dumpRules("ti")->empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_rule_is_named_with_the_switch_error_in_words) {
+  auto& d = ovs();
+  Cleanup cleanup{{"tr"}, {}};
+  LsiInfo info = mustCreate(d, LsiSpec{"tr", makeInterfaces(1), {}, "", 0});
+  TsRule bad = environment().refused_rule(info.interfaces[0].of_port);
+  auto r = d.installRules("tr", {forward(info.interfaces[0].of_port, 1), bad});
+  BOOST_REQUIRE(!r.ok());
+  const std::string& m = r.error().message();
+  BOOST_TEST(m.find("cannot install rules on LSI tr") != std::string::npos, m);
+  BOOST_TEST(m.find(toString(bad)) != std::string::npos, m);
+  BOOST_TEST(m.find("bad out port") != std::string::npos, m);
+  BOOST_TEST(d.dumpRules("tr")->empty());
+}
+
+BOOST_AUTO_TEST_CASE(failed_creations_leave_nothing) {
+  auto& sb = Sandbox::get();
+  auto& d = ovs();
+  Cleanup cleanup{{"tf", "tf0"}, {}};
+  // An interface that does not exist: Open vSwitch cannot open it; everything is undone.
+  auto missing = d.createLsi(LsiSpec{"tf", {"nosuchif0"}, {{"tfp1", PortTechnology::Veth}}, "", 0});
+  BOOST_REQUIRE(!missing.ok());
+  BOOST_TEST((missing.error().code() == ErrorCode::NotFound), missing.error().message());
+  BOOST_TEST(missing.error().message().find("cannot create LSI tf") != std::string::npos);
+  BOOST_TEST(!sb.run("ovs-vsctl br-exists tf").ok());
+  BOOST_TEST(!linkExists("tfp1"), "the veth made for the failed LSI is deleted");
+  BOOST_TEST(!linkExists("tfp1f"));
+
+  // A port name that exists: AlreadyExists, and nothing made.
+  mustCreate(d, LsiSpec{"tf0", {}, {{"tfq1", PortTechnology::Veth}}, "", 0});
+  auto taken = d.createLsi(
+      LsiSpec{"tf", {}, {{"tfq2", PortTechnology::Veth}, {"tfq1", PortTechnology::Veth}}, "", 0});
+  BOOST_REQUIRE(!taken.ok());
+  BOOST_TEST((taken.error().code() == ErrorCode::AlreadyExists), taken.error().message());
+  BOOST_TEST(!linkExists("tfq2"));
+  auto dup = d.createPorts("tf0", {{"tfq1", PortTechnology::Internal}});
+  BOOST_TEST((!dup.ok() && dup.error().code() == ErrorCode::AlreadyExists), why(dup));
+  // A veth name without room for the function end's "f".
+  auto long_name = d.createPorts("tf0", {{"tfabcdefghijklm", PortTechnology::Veth}});
+  BOOST_TEST((!long_name.ok() && long_name.error().code() == ErrorCode::InvalidArgument),
+             why(long_name));
+  // vhost-user needs a DPDK build.
+  auto vhost = d.createPorts("tf0", {{"tfv1", PortTechnology::VhostUser}});
+  BOOST_TEST((!vhost.ok() && vhost.error().code() == ErrorCode::Unsupported), why(vhost));
+  // Interfaces of one port kind or another come and go with destroyPorts.
+  auto tap =
+      d.createPorts("tf0", {{"tft1", PortTechnology::Tap}, {"tfi1", PortTechnology::Internal}});
+  BOOST_REQUIRE_MESSAGE(tap.ok(), why(tap));
+  BOOST_TEST(waitUntil([] { return linkExists("tft1") && linkExists("tfi1"); }, 5s));
+  BOOST_REQUIRE(d.destroyPorts("tf0", {"tft1", "tfi1", "tfq1"}).ok());
+  BOOST_TEST(waitUntil([] { return !linkExists("tft1") && !linkExists("tfi1"); }, 5s));
+  BOOST_TEST(!linkExists("tfq1"), "destroyPorts deletes the veth pair made for the port");
+}
+
+BOOST_AUTO_TEST_CASE(port_numbers_are_deterministic_and_not_reused_at_once) {
+  auto& d = ovs();
+  Cleanup cleanup{{"tn"}, {}};
+  LsiInfo info =
+      mustCreate(d, LsiSpec{"tn", makeInterfaces(2), {{"tnp1", PortTechnology::Veth}}, "", 0});
+  BOOST_TEST(info.interfaces[0].of_port == 1u);
+  BOOST_TEST(info.interfaces[1].of_port == 2u);
+  BOOST_TEST(info.ports[0].of_port == 3u);
+  BOOST_REQUIRE(d.destroyPorts("tn", {"tnp1"}).ok());
+  auto again = d.createPorts("tn", {{"tnp2", PortTechnology::Veth}});
+  BOOST_REQUIRE_MESSAGE(again.ok(), why(again));
+  BOOST_TEST((*again)[0].of_port == 4u, "number 3 may still be in a stale rule");
+}
+
+BOOST_AUTO_TEST_CASE(rules_come_back_after_ovs_restarts) {
+  auto& sb = Sandbox::get();
+  auto& d = ovs();
+  Cleanup cleanup{{"tz"}, {}};
+  LsiInfo info = mustCreate(d, LsiSpec{"tz", makeInterfaces(2), {}, "", 0});
+  auto rules =
+      conformance::sampleRules(info.interfaces[0].of_port, info.interfaces[1].of_port, 0x50);
+  BOOST_REQUIRE(d.installRules("tz", rules).ok());
+
+  // ovs-vswitchd forgets its flows; the driver's OpenFlow connection drops and comes back.
+  auto restarted = sb.restartVswitchd();
+  BOOST_REQUIRE_MESSAGE(restarted.ok(), why(restarted));
+  auto dump = d.dumpRules("tz");
+  BOOST_REQUIRE_MESSAGE(dump.ok(), why(dump));
+  BOOST_TEST(dump->empty(), "a restarted ovs-vswitchd has no flows");
+  auto reinstalled = d.installRules("tz", rules);
+  BOOST_REQUIRE_MESSAGE(reinstalled.ok(), why(reinstalled));
+  BOOST_TEST(d.dumpRules("tz")->size() == rules.size());
+
+  // ovsdb-server restarts: the next management call reconnects.
+  restarted = sb.restartOvsdbServer();
+  BOOST_REQUIRE_MESSAGE(restarted.ok(), why(restarted));
+  auto lsis = d.listLsis();
+  if (!lsis.ok()) {
+    // The call that meets the dropped connection may fail (Unavailable); the next one reconnects.
+    BOOST_TEST((lsis.error().code() == ErrorCode::Unavailable), lsis.error().message());
+    lsis = d.listLsis();
+  }
+  BOOST_REQUIRE_MESSAGE(lsis.ok(), why(lsis));
+  BOOST_TEST(conformance::contains(*lsis, "tz"));
+  auto ports = d.createPorts("tz", {{"tzp1", PortTechnology::Veth}});
+  BOOST_TEST(ports.ok(), why(ports));
+}
+
+// DESIGN / MACHINE-NOTES: a graph of 100 SFs is one transaction; 1000 flows are one batch.
+BOOST_AUTO_TEST_CASE(a_big_graph_is_one_transaction_and_one_batch) {
+  corch::log::setLevel("ovs", corch::log::Level::Debug);  // the driver logs the time of each step
+  auto& d = ovs();
+  Cleanup cleanup{{"tbg", "tb0"}, {}};
+  mustCreate(d, LsiSpec{"tb0", makeInterfaces(2), {}, "", 0});
+  LsiSpec spec{"tbg", {}, {}, "tb0", 4};
+  for (int i = 0; i < 100; ++i) {
+    spec.ports.push_back({"tb" + std::to_string(i) + "a", PortTechnology::Veth});
+    spec.ports.push_back({"tb" + std::to_string(i) + "b", PortTechnology::Veth});
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  LsiInfo info = mustCreate(d, spec);
+  auto create_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  BOOST_TEST(info.ports.size() == 200u);
+
+  std::vector<TsRule> rules;
+  for (int i = 0; i < 1000; ++i) {
+    TsRule r = forward(info.ports[i % 200].of_port, info.vlinks[i % 4].port_b, 0x7000 + i);
+    r.priority = static_cast<uint16_t>(100 + i);
+    r.fields.ether_type = 0x0800;
+    r.fields.dest_ip =
+        IpPrefix::parse("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250));
+    rules.push_back(r);
+  }
+  t0 = std::chrono::steady_clock::now();
+  auto installed = d.installRules("tbg", rules);
+  auto install_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  BOOST_REQUIRE_MESSAGE(installed.ok(), why(installed));
+  auto dump = d.dumpRules("tbg");
+  BOOST_REQUIRE(dump.ok());
+  BOOST_TEST(dump->size() == 1000u);
+  t0 = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(d.destroyLsi("tbg").ok());
+  auto destroy_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  BOOST_TEST_MESSAGE("createLsi with 200 veth ports and 4 vlinks: "
+                     << create_ms << " ms; 1000 flows in one batch: " << install_ms
+                     << " ms; destroyLsi: " << destroy_ms << " ms");
+  // Generous bounds: these catch a per-port round trip or a per-flow barrier, not jitter.
+  BOOST_TEST(install_ms < 2000);
+  BOOST_TEST(create_ms < 20000);
+  BOOST_TEST(!linkExists("tb0a"));
+}
