@@ -9,14 +9,14 @@ set -eu
 cmd=${1:?start or stop}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() { pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
 stop_pid() {
   if alive "$1"; then
-    kill "$(cat "$1")" 2>/dev/null || true
+    kill "$(cat "$1" 2>/dev/null)" 2>/dev/null || true
     i=0
     while alive "$1" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    alive "$1" && kill -9 "$(cat "$1")" 2>/dev/null || true
+    alive "$1" && kill -9 "$(cat "$1" 2>/dev/null)" 2>/dev/null || true
   fi
   rm -f "$1"
 }
@@ -29,12 +29,13 @@ start_ovs() {
     [ -f "$run/ovs/conf.db" ] || ovsdb-tool create "$run/ovs/conf.db" /usr/share/openvswitch/vswitch.ovsschema
     ovsdb-server "$run/ovs/conf.db" --remote="punix:$run/ovs/db.sock" \
       --remote=db:Open_vSwitch,Open_vSwitch,manager_options \
-      --pidfile="$run/ovs/ovsdb-server.pid" --log-file="$run/ovs/ovsdb-server.log" --detach
+      --pidfile="$run/ovs/ovsdb-server.pid" --log-file="$run/ovs/ovsdb-server.log" --detach \
+      >>"$run/ovs/ovsdb-server.out" 2>&1
     ovs-vsctl --db="unix:$run/ovs/db.sock" --no-wait init
   fi
   if ! alive "$run/ovs/ovs-vswitchd.pid"; then
     ovs-vswitchd "unix:$run/ovs/db.sock" --pidfile="$run/ovs/ovs-vswitchd.pid" \
-      --log-file="$run/ovs/ovs-vswitchd.log" --detach
+      --log-file="$run/ovs/ovs-vswitchd.log" --detach >>"$run/ovs/ovs-vswitchd.out" 2>&1
   fi
 }
 
