@@ -55,10 +55,14 @@ std::vector<std::string> DriverRegistry::computeNames() const { return names(com
 
 std::string_view toString(PortTechnology technology) {
   switch (technology) {
-    case PortTechnology::Veth: return "veth";
-    case PortTechnology::Internal: return "internal";
-    case PortTechnology::Tap: return "tap";
-    case PortTechnology::VhostUser: return "vhost-user";
+    case PortTechnology::Veth:
+      return "veth";
+    case PortTechnology::Internal:
+      return "internal";
+    case PortTechnology::Tap:
+      return "tap";
+    case PortTechnology::VhostUser:
+      return "vhost-user";
   }
   return "?";
 }

@@ -123,7 +123,8 @@ std::string toString(const TsRule& rule) {
     sep = ",";
   };
   const Modifications& a = rule.mods;
-  if (a.push_vlan) action("push_vlan:0x8100,set_field:" + std::to_string(*a.push_vlan) + "->vlan_vid");
+  if (a.push_vlan)
+    action("push_vlan:0x8100,set_field:" + std::to_string(*a.push_vlan) + "->vlan_vid");
   if (a.pop_vlan) action("pop_vlan");
   if (a.set_vlan_id) action("set_field:" + std::to_string(*a.set_vlan_id) + "->vlan_vid");
   if (a.set_source_mac) action("set_field:" + a.set_source_mac->str() + "->eth_src");

@@ -34,11 +34,16 @@ std::optional<Level> parseLevel(std::string_view name) {
 
 std::string_view levelName(Level level) {
   switch (level) {
-    case Level::Debug: return "DEBUG";
-    case Level::Info: return "INFO";
-    case Level::Warn: return "WARN";
-    case Level::Error: return "ERROR";
-    case Level::Off: return "OFF";
+    case Level::Debug:
+      return "DEBUG";
+    case Level::Info:
+      return "INFO";
+    case Level::Warn:
+      return "WARN";
+    case Level::Error:
+      return "ERROR";
+    case Level::Off:
+      return "OFF";
   }
   return "?";
 }

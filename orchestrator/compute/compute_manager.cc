@@ -46,7 +46,8 @@ void ComputeManager::probeAll() {
 Result<void> ComputeManager::usable(const std::string& type) const {
   auto it = probes_.find(type);
   if (it != probes_.end()) return it->second;
-  if (drivers_.count(type)) return Error(ErrorCode::Unavailable, "driver '" + type + "' not probed");
+  if (drivers_.count(type))
+    return Error(ErrorCode::Unavailable, "driver '" + type + "' not probed");
   return Error(ErrorCode::Unsupported, "no compute driver '" + type + "' is loaded");
 }
 
@@ -86,8 +87,7 @@ BatchOutcome ComputeManager::createAndStart(const std::vector<Function>& functio
       if (failed) return;  // a sibling failed: the deploy is being rolled back
       const Function& f = functions[i];
       std::error_code ec;
-      std::filesystem::create_directories(
-          std::filesystem::path(f.spec.log_path).parent_path(), ec);
+      std::filesystem::create_directories(std::filesystem::path(f.spec.log_path).parent_path(), ec);
       auto step = [&]() -> Result<void> {
         auto drv = driver(f.type);
         if (!drv) return std::move(drv).error();
@@ -111,8 +111,8 @@ BatchOutcome ComputeManager::createAndStart(const std::vector<Function>& functio
         failed = true;
         return;
       }
-      CORCH_LOG(lg, Info) << "function " << f.spec.instance << " (" << f.spec.template_id
-                          << ", " << f.type << ") started";
+      CORCH_LOG(lg, Info) << "function " << f.spec.instance << " (" << f.spec.template_id << ", "
+                          << f.type << ") started";
     }
   };
 

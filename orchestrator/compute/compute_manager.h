@@ -18,7 +18,7 @@ struct ComputeOptions {
   std::string prefix = "corch";  // function instances are <prefix>-<graph>-<sf>
   std::string log_dir;           // <log_dir>/<graph>/<sf>.log
   std::chrono::milliseconds timeout{10000};
-  unsigned parallelism = 8;      // functions started at once
+  unsigned parallelism = 8;  // functions started at once
 };
 
 // A function to run: its spec and the driver (template type) that runs it.

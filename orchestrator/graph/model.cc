@@ -4,11 +4,16 @@ namespace corch::graph {
 
 std::string_view toString(SapType type) {
   switch (type) {
-    case SapType::Interface: return "interface";
-    case SapType::Vlan: return "vlan";
-    case SapType::Gre: return "gre";
-    case SapType::HostStack: return "host-stack";
-    case SapType::Internal: return "internal";
+    case SapType::Interface:
+      return "interface";
+    case SapType::Vlan:
+      return "vlan";
+    case SapType::Gre:
+      return "gre";
+    case SapType::HostStack:
+      return "host-stack";
+    case SapType::Internal:
+      return "internal";
   }
   return "?";
 }

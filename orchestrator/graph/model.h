@@ -20,7 +20,7 @@ struct SfPort {
 
 struct Sf {
   std::string id;
-  std::string name;  // the functional capability asked for ("firewall")
+  std::string name;                        // the functional capability asked for ("firewall")
   std::optional<std::string> template_id;  // pins one implementation
   std::vector<SfPort> ports;
   std::string config_json = "{}";  // the "config" object as compact JSON text
@@ -33,15 +33,15 @@ std::string_view toString(SapType type);  // "interface", "vlan", "gre", "host-s
 struct Sap {
   std::string id;
   SapType type = SapType::Interface;
-  std::string name;     // optional free text
-  std::string if_name;  // interface, vlan
-  uint16_t vlan_id = 0;  // vlan
-  IpAddr gre_local;     // gre
-  IpAddr gre_remote;    // gre
-  uint32_t gre_key = 0;  // gre
-  std::string host_configuration;  // host-stack: "static" or "dhcp"
+  std::string name;                   // optional free text
+  std::string if_name;                // interface, vlan
+  uint16_t vlan_id = 0;               // vlan
+  IpAddr gre_local;                   // gre
+  IpAddr gre_remote;                  // gre
+  uint32_t gre_key = 0;               // gre
+  std::string host_configuration;     // host-stack: "static" or "dhcp"
   std::optional<IpPrefix> host_ipv4;  // host-stack, static
-  std::string internal_group;  // internal
+  std::string internal_group;         // internal
   bool operator==(const Sap&) const = default;
 };
 

@@ -54,8 +54,8 @@ Result<GraphNetworkPlan> NetworkManager::plan(
   std::vector<FieldError> errors;
   std::map<std::string, std::string> plan_sap_interfaces;
   if (index == 0 || index > kMaxGraphIndex) {
-    return Error(ErrorCode::ResourceExhausted, "no free graph index (at most " +
-                                                   std::to_string(kMaxGraphIndex) + " graphs)");
+    return Error(ErrorCode::ResourceExhausted,
+                 "no free graph index (at most " + std::to_string(kMaxGraphIndex) + " graphs)");
   }
   if (graph.sfs.size() > kMaxSfsPerGraph) {
     errors.push_back({"/sffg/SFs", "a graph has at most " + std::to_string(kMaxSfsPerGraph) +
@@ -106,9 +106,9 @@ Result<GraphNetworkPlan> NetworkManager::plan(
     }
     for (size_t p = 0; p < sf.ports.size(); ++p) {
       // "cg<graph>s<sf>p<port>": at most 13 characters, so drivers can suffix the peer's name.
-      PortSpec spec{"cg" + std::to_string(index) + "s" + std::to_string(s) + "p" +
-                        std::to_string(p),
-                    technology(sf.id)};
+      PortSpec spec{
+          "cg" + std::to_string(index) + "s" + std::to_string(s) + "p" + std::to_string(p),
+          technology(sf.id)};
       plan.sf_ports.push_back(SfPortPlan{sf.id, sf.ports[p].id, std::move(spec)});
     }
   }
@@ -125,14 +125,32 @@ Result<GraphNetworkPlan> NetworkManager::plan(
     ts.mods = rule.mods;
     auto checked = driver_.checkRules({ts});
     if (!checked) {
-      errors.push_back({"/sffg/flowrules/" + std::to_string(rule.flowrule_index),
-                        checked.error().message()});
+      errors.push_back(
+          {"/sffg/flowrules/" + std::to_string(rule.flowrule_index), checked.error().message()});
     }
   }
   if (!errors.empty()) {
     return Error(ErrorCode::Unsupported, "the vSwitch cannot install some flowrules",
                  std::move(errors));
   }
+  // Refuse early a rule another graph already has on LSI-0 (checked again at installation).
+  GraphNetwork no_ports;
+  std::vector<TsRule> lsi0_rules;
+  for (const auto& rule : plan.rules) {
+    if (rule.side != Side::Lsi0 || rule.vlink_forwarder ||
+        rule.in.port.kind != graph::PortRef::Kind::Sap) {
+      continue;
+    }
+    auto in = lsi0Port(plan.sap_interfaces.at(rule.in.port.sap_id));
+    if (!in) continue;
+    TsRule ts;
+    ts.cookie = cookieOf(index, rule);
+    ts.priority = rule.priority;
+    ts.in_port = *in;
+    ts.fields = rule.fields;
+    lsi0_rules.push_back(ts);
+  }
+  CORCH_TRY(checkLsi0Conflicts(plan, lsi0_rules));
   return plan;
 }
 
@@ -159,7 +177,7 @@ Result<void> NetworkManager::destroyGraphLsi(const GraphNetworkPlan& plan) {
 }
 
 uint64_t NetworkManager::cookieOf(uint32_t graph_index, const SplitRule& rule) {
-    // Flowrules are numbered from 1; forwarders carry their vlink with the top bit set.
+  // Flowrules are numbered from 1; forwarders carry their vlink with the top bit set.
   uint64_t low = rule.vlink_forwarder ? 0x80000000u | rule.in.vlink
                                       : static_cast<uint32_t>(rule.flowrule_index + 1);
   return (static_cast<uint64_t>(graph_index) << 32) | low;
@@ -211,12 +229,49 @@ Result<std::vector<TsRule>> NetworkManager::resolveRules(const GraphNetworkPlan&
   return out;
 }
 
+Result<void> NetworkManager::checkLsi0Conflicts(const GraphNetworkPlan& plan,
+                                                const std::vector<TsRule>& rules) const {
+  std::lock_guard lock(owners_mu_);
+  std::vector<FieldError> errors;
+  for (const auto& rule : rules) {
+    Lsi0Key key{rule.in_port, rule.priority, rule.fields};
+    for (const auto& [owned, graph_index] : lsi0_owners_) {
+      if (owned == key && graph_index != plan.index) {
+        uint32_t flowrule = static_cast<uint32_t>(rule.cookie & 0x7fffffff) - 1;
+        errors.push_back(
+            {"/sffg/flowrules/" + std::to_string(flowrule),
+             "another graph (" + lsiName(graph_index) +
+                 ") already has a rule with this input port, priority and match on LSI-0; "
+                 "give this one another priority or a narrower match"});
+        break;
+      }
+    }
+  }
+  if (!errors.empty()) {
+    return Error(ErrorCode::Conflict, "the graph's rules collide with another graph's on LSI-0",
+                 std::move(errors));
+  }
+  return Ok();
+}
+
 Result<void> NetworkManager::installGraphRules(const GraphNetworkPlan& plan,
                                                const GraphNetwork& network, Side side) {
   auto rules = resolveRules(plan, network, side);
   if (!rules) return std::move(rules).error();
   const std::string& lsi = side == Side::Lsi0 ? options_.lsi0 : plan.lsi;
+  if (side == Side::Lsi0) {
+    // Check and claim in one step, so that two graphs deployed at once cannot both pass.
+    std::vector<TsRule> owned;
+    for (const auto& r : *rules) {
+      if (!(r.cookie & 0x80000000u)) owned.push_back(r);
+    }
+    CORCH_TRY(checkLsi0Conflicts(plan, owned));
+    std::lock_guard lock(owners_mu_);
+    for (const auto& r : owned)
+      lsi0_owners_.push_back({{r.in_port, r.priority, r.fields}, plan.index});
+  }
   auto done = driver_.installRules(lsi, *rules);
+  if (!done && side == Side::Lsi0) releaseLsi0(plan.index);
   if (!done) {
     return std::move(done).error().context("cannot install the rules of graph-LSI " + plan.lsi +
                                            " on " + lsi);
@@ -229,7 +284,13 @@ Result<void> NetworkManager::removeGraphRules(const GraphNetworkPlan& plan, Side
   uint64_t cookie = static_cast<uint64_t>(plan.index) << 32;
   auto done = driver_.removeRulesByCookie(lsi, cookie, kGraphCookieMask);
   if (!done) return std::move(done).error().context("cannot remove rules of " + plan.lsi);
+  if (side == Side::Lsi0) releaseLsi0(plan.index);
   return Ok();
+}
+
+void NetworkManager::releaseLsi0(uint32_t graph_index) {
+  std::lock_guard lock(owners_mu_);
+  std::erase_if(lsi0_owners_, [&](const auto& owner) { return owner.second == graph_index; });
 }
 
 }  // namespace corch::network

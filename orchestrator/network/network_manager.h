@@ -24,9 +24,9 @@
 namespace corch::network {
 
 struct NetworkOptions {
-  std::string lsi0 = "corch0";               // LSI-0's name
-  std::string prefix = "corch";              // graph-LSIs are <prefix>-g<index>
-  std::vector<std::string> physical_ports;   // attached to LSI-0 at start()
+  std::string lsi0 = "corch0";              // LSI-0's name
+  std::string prefix = "corch";             // graph-LSIs are <prefix>-g<index>
+  std::vector<std::string> physical_ports;  // attached to LSI-0 at start()
 };
 
 // The largest graph index (names must fit in 15 characters) and per-graph limits.
@@ -45,7 +45,7 @@ struct GraphNetworkPlan {
   std::string lsi;
   VlinkPlan vlinks;
   std::vector<SplitRule> rules;
-  std::vector<SfPortPlan> sf_ports;  // in graph order
+  std::vector<SfPortPlan> sf_ports;                   // in graph order
   std::map<std::string, std::string> sap_interfaces;  // interface SAP id -> LSI-0 port name
 };
 
@@ -68,9 +68,9 @@ class NetworkManager {
 
   // Plans a graph's network. technology(sf_id) gives the port technology its implementation
   // wants. Errors carry the JSON pointer of the offending field.
-  Result<GraphNetworkPlan> plan(const graph::Graph& graph, uint32_t index,
-                                const std::function<PortTechnology(const std::string&)>&
-                                    technology) const;
+  Result<GraphNetworkPlan> plan(
+      const graph::Graph& graph, uint32_t index,
+      const std::function<PortTechnology(const std::string&)>& technology) const;
 
   // Creates the graph-LSI, its SF ports and vlinks (one batch). Undo: destroyGraphLsi.
   Result<GraphNetwork> createGraphLsi(const GraphNetworkPlan& plan);
@@ -95,7 +95,25 @@ class NetworkManager {
 
   VSwitchDriver& driver_;
   NetworkOptions options_;
+  // Rules of different graphs share LSI-0. Two rules with the same priority and match would be
+  // one OpenFlow rule: the second graph would silently take the first one's traffic, and lose it
+  // to nobody when deleted (un-orchestrator issue 110). So each (in_port, priority, match) on
+  // LSI-0 belongs to one graph, and a graph that wants a taken one is refused.
+  struct Lsi0Key {
+    uint32_t in_port;
+    uint16_t priority;
+    MatchFields fields;
+    bool operator==(const Lsi0Key&) const = default;
+  };
+  // The flowrule of `plan` that collides with another graph's rule on LSI-0, as an error.
+  Result<void> checkLsi0Conflicts(const GraphNetworkPlan& plan,
+                                  const std::vector<TsRule>& rules) const;
+
+  void releaseLsi0(uint32_t graph_index);
+
   std::map<std::string, uint32_t> lsi0_ports_;  // physical port -> number on LSI-0
+  mutable std::mutex owners_mu_;
+  std::vector<std::pair<Lsi0Key, uint32_t>> lsi0_owners_;  // LSI-0 match -> graph index
 };
 
 }  // namespace corch::network

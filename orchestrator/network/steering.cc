@@ -12,10 +12,13 @@ Result<Side> sideOf(const graph::Graph& graph, const graph::PortRef& port) {
   if (!sap) return Error(ErrorCode::InvalidArgument, "unknown SAP " + port.str());
   switch (sap->type) {
     case graph::SapType::Interface:
-    case graph::SapType::Vlan: return Side::Lsi0;
+    case graph::SapType::Vlan:
+      return Side::Lsi0;
     case graph::SapType::Gre:
-    case graph::SapType::HostStack: return Side::GraphLsi;
-    case graph::SapType::Internal: break;
+    case graph::SapType::HostStack:
+      return Side::GraphLsi;
+    case graph::SapType::Internal:
+      break;
   }
   return Error(ErrorCode::Unsupported, "SAP " + sap->id + " of type " +
                                            std::string(graph::toString(sap->type)) +

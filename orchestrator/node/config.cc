@@ -64,11 +64,11 @@ Result<DriverOptions> getOptions(const Value& v, const std::string& pointer) {
   return out;
 }
 
-#define CONFIG_TRY_ASSIGN(target, expr)          \
-  do {                                           \
-    auto corch_value_ = (expr);                  \
+#define CONFIG_TRY_ASSIGN(target, expr)                        \
+  do {                                                         \
+    auto corch_value_ = (expr);                                \
     if (!corch_value_) return std::move(corch_value_).error(); \
-    target = std::move(*corch_value_);           \
+    target = std::move(*corch_value_);                         \
   } while (0)
 
 Result<std::pair<std::string, uint16_t>> parseListen(const std::string& text) {
@@ -77,7 +77,8 @@ Result<std::pair<std::string, uint16_t>> parseListen(const std::string& text) {
     return Error(ErrorCode::InvalidArgument, "--listen wants HOST:PORT, not '" + text + "'");
   }
   std::string host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   try {
     size_t used = 0;
     unsigned long port = std::stoul(text.substr(colon + 1), &used);
@@ -104,24 +105,29 @@ Result<Config> parseConfig(const std::string& text, Config c) {
   rapidjson::Document doc;
   doc.Parse(text.c_str(), text.size());
   if (doc.HasParseError()) {
-    return Error(ErrorCode::Malformed, "configuration is not JSON: " +
-                                           std::string(rapidjson::GetParseError_En(doc.GetParseError())) +
-                                           " at offset " + std::to_string(doc.GetErrorOffset()));
+    return Error(ErrorCode::Malformed,
+                 "configuration is not JSON: " +
+                     std::string(rapidjson::GetParseError_En(doc.GetParseError())) + " at offset " +
+                     std::to_string(doc.GetErrorOffset()));
   }
-  CORCH_TRY(onlyKeys(doc, "", {"rest", "vswitch", "lsi0", "name-prefix", "physical-ports",
-                               "compute", "repository", "image-root", "state-dir", "log-level",
-                               "resources"}));
+  CORCH_TRY(onlyKeys(doc, "",
+                     {"rest", "vswitch", "lsi0", "name-prefix", "physical-ports", "compute",
+                      "repository", "image-root", "state-dir", "log-level", "resources"}));
   if (doc.HasMember("rest")) {
     const Value& rest = doc["rest"];
     CORCH_TRY(onlyKeys(rest, "/rest", {"address", "port", "threads"}));
-    if (rest.HasMember("address")) CONFIG_TRY_ASSIGN(c.listen_host, getString(rest["address"], "/rest/address"));
-    if (rest.HasMember("port")) CONFIG_TRY_ASSIGN(c.listen_port, getUint(rest["port"], "/rest/port", 65535));
-    if (rest.HasMember("threads")) CONFIG_TRY_ASSIGN(c.rest_threads, getUint(rest["threads"], "/rest/threads", 1024));
+    if (rest.HasMember("address"))
+      CONFIG_TRY_ASSIGN(c.listen_host, getString(rest["address"], "/rest/address"));
+    if (rest.HasMember("port"))
+      CONFIG_TRY_ASSIGN(c.listen_port, getUint(rest["port"], "/rest/port", 65535));
+    if (rest.HasMember("threads"))
+      CONFIG_TRY_ASSIGN(c.rest_threads, getUint(rest["threads"], "/rest/threads", 1024));
   }
   if (doc.HasMember("vswitch")) {
     const Value& vs = doc["vswitch"];
     CORCH_TRY(onlyKeys(vs, "/vswitch", {"driver", "options"}));
-    if (vs.HasMember("driver")) CONFIG_TRY_ASSIGN(c.vswitch_driver, getString(vs["driver"], "/vswitch/driver"));
+    if (vs.HasMember("driver"))
+      CONFIG_TRY_ASSIGN(c.vswitch_driver, getString(vs["driver"], "/vswitch/driver"));
     if (vs.HasMember("options")) {
       DriverOptions options;
       CONFIG_TRY_ASSIGN(options, getOptions(vs["options"], "/vswitch/options"));
@@ -129,7 +135,8 @@ Result<Config> parseConfig(const std::string& text, Config c) {
     }
   }
   if (doc.HasMember("lsi0")) CONFIG_TRY_ASSIGN(c.lsi0, getString(doc["lsi0"], "/lsi0"));
-  if (doc.HasMember("name-prefix")) CONFIG_TRY_ASSIGN(c.prefix, getString(doc["name-prefix"], "/name-prefix"));
+  if (doc.HasMember("name-prefix"))
+    CONFIG_TRY_ASSIGN(c.prefix, getString(doc["name-prefix"], "/name-prefix"));
   if (doc.HasMember("physical-ports")) {
     const Value& ports = doc["physical-ports"];
     if (!ports.IsArray()) return fieldError("/physical-ports", "must be a list of interface names");
@@ -145,20 +152,30 @@ Result<Config> parseConfig(const std::string& text, Config c) {
     CORCH_TRY(onlyKeys(compute, "/compute", {"drivers", "timeout-ms", "parallelism"}));
     if (compute.HasMember("drivers")) {
       const Value& drivers = compute["drivers"];
-      if (!drivers.IsObject()) return fieldError("/compute/drivers", "must be an object of driver name -> options");
+      if (!drivers.IsObject())
+        return fieldError("/compute/drivers", "must be an object of driver name -> options");
       c.compute_drivers.clear();
       for (auto it = drivers.MemberBegin(); it != drivers.MemberEnd(); ++it) {
         std::string name = it->name.GetString();
-        CONFIG_TRY_ASSIGN(c.compute_drivers[name], getOptions(it->value, "/compute/drivers/" + name));
+        CONFIG_TRY_ASSIGN(c.compute_drivers[name],
+                          getOptions(it->value, "/compute/drivers/" + name));
       }
     }
-    if (compute.HasMember("timeout-ms")) CONFIG_TRY_ASSIGN(c.function_timeout_ms, getUint(compute["timeout-ms"], "/compute/timeout-ms", 3600000));
-    if (compute.HasMember("parallelism")) CONFIG_TRY_ASSIGN(c.start_parallelism, getUint(compute["parallelism"], "/compute/parallelism", 256));
+    if (compute.HasMember("timeout-ms"))
+      CONFIG_TRY_ASSIGN(c.function_timeout_ms,
+                        getUint(compute["timeout-ms"], "/compute/timeout-ms", 3600000));
+    if (compute.HasMember("parallelism"))
+      CONFIG_TRY_ASSIGN(c.start_parallelism,
+                        getUint(compute["parallelism"], "/compute/parallelism", 256));
   }
-  if (doc.HasMember("repository")) CONFIG_TRY_ASSIGN(c.repository, getString(doc["repository"], "/repository"));
-  if (doc.HasMember("image-root")) CONFIG_TRY_ASSIGN(c.image_root, getString(doc["image-root"], "/image-root"));
-  if (doc.HasMember("state-dir")) CONFIG_TRY_ASSIGN(c.state_dir, getString(doc["state-dir"], "/state-dir"));
-  if (doc.HasMember("log-level")) CONFIG_TRY_ASSIGN(c.log_level, getString(doc["log-level"], "/log-level"));
+  if (doc.HasMember("repository"))
+    CONFIG_TRY_ASSIGN(c.repository, getString(doc["repository"], "/repository"));
+  if (doc.HasMember("image-root"))
+    CONFIG_TRY_ASSIGN(c.image_root, getString(doc["image-root"], "/image-root"));
+  if (doc.HasMember("state-dir"))
+    CONFIG_TRY_ASSIGN(c.state_dir, getString(doc["state-dir"], "/state-dir"));
+  if (doc.HasMember("log-level"))
+    CONFIG_TRY_ASSIGN(c.log_level, getString(doc["log-level"], "/log-level"));
   if (doc.HasMember("resources")) {
     const Value& r = doc["resources"];
     CORCH_TRY(onlyKeys(r, "/resources", {"cpu-cores", "memory-mb", "disk-mb"}));
@@ -168,8 +185,10 @@ Result<Config> parseConfig(const std::string& text, Config c) {
       }
       c.cpu_cores = r["cpu-cores"].GetDouble();
     }
-    if (r.HasMember("memory-mb")) CONFIG_TRY_ASSIGN(c.memory_mb, getUint(r["memory-mb"], "/resources/memory-mb", UINT32_MAX));
-    if (r.HasMember("disk-mb")) CONFIG_TRY_ASSIGN(c.disk_mb, getUint(r["disk-mb"], "/resources/disk-mb", UINT32_MAX));
+    if (r.HasMember("memory-mb"))
+      CONFIG_TRY_ASSIGN(c.memory_mb, getUint(r["memory-mb"], "/resources/memory-mb", UINT32_MAX));
+    if (r.HasMember("disk-mb"))
+      CONFIG_TRY_ASSIGN(c.disk_mb, getUint(r["disk-mb"], "/resources/disk-mb", UINT32_MAX));
   }
   return c;
 }
@@ -231,7 +250,7 @@ Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
       continue;
     }
     static const std::set<std::string> with_value = {
-        "--config", "--listen", "--ovsdb", "--datapath", "--physical-ports",
+        "--config",     "--listen",    "--ovsdb",     "--datapath",   "--physical-ports",
         "--repository", "--state-dir", "--log-level", "--name-prefix"};
     if (!with_value.count(flag)) {
       return Error(ErrorCode::InvalidArgument, "unknown option '" + flag + "' (see --help)");
@@ -248,7 +267,8 @@ Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
       c.vswitch_options.values["ovsdb"] = value;
     } else if (flag == "--datapath") {
       if (value != "system" && value != "netdev" && value != "auto") {
-        return Error(ErrorCode::InvalidArgument, "--datapath is system, netdev or auto, not '" + value + "'");
+        return Error(ErrorCode::InvalidArgument,
+                     "--datapath is system, netdev or auto, not '" + value + "'");
       }
       c.vswitch_options.values["datapath"] = value;
     } else if (flag == "--physical-ports") {
@@ -268,7 +288,8 @@ Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
 
 Result<void> finalizeConfig(Config& c) {
   if (c.compute_drivers.empty()) c.compute_drivers["native"] = {};
-  if (!c.vswitch_options.get("ovsdb")) c.vswitch_options.values["ovsdb"] = "unix:/run/openvswitch/db.sock";
+  if (!c.vswitch_options.get("ovsdb"))
+    c.vswitch_options.values["ovsdb"] = "unix:/run/openvswitch/db.sock";
   std::string datapath = c.vswitch_options.getOr("datapath", "auto");
   if (datapath == "auto") {
     datapath = fs::exists("/sys/module/openvswitch") ? "system" : "netdev";
@@ -276,10 +297,12 @@ Result<void> finalizeConfig(Config& c) {
   c.vswitch_options.values["datapath"] = datapath;
   if (c.prefix.empty() || c.prefix.size() > 6) {
     return Error(ErrorCode::InvalidArgument,
-                 "name-prefix must have 1 to 6 characters (interface names are short), not '" + c.prefix + "'");
+                 "name-prefix must have 1 to 6 characters (interface names are short), not '" +
+                     c.prefix + "'");
   }
   if (c.lsi0.empty()) c.lsi0 = c.prefix + "0";
-  if (c.repository.empty()) return Error(ErrorCode::InvalidArgument, "no SF repository configured (--repository)");
+  if (c.repository.empty())
+    return Error(ErrorCode::InvalidArgument, "no SF repository configured (--repository)");
   std::error_code ec;
   fs::path repo = fs::absolute(c.repository, ec);
   if (fs::is_directory(repo / "templates")) repo /= "templates";
@@ -294,7 +317,8 @@ Result<void> finalizeConfig(Config& c) {
     c.image_root = root.parent_path().string();
   }
   if (!log::parseLevel(c.log_level)) {
-    return Error(ErrorCode::InvalidArgument, "log level is debug, info, warn or error, not '" + c.log_level + "'");
+    return Error(ErrorCode::InvalidArgument,
+                 "log level is debug, info, warn or error, not '" + c.log_level + "'");
   }
   return Ok();
 }

@@ -20,8 +20,8 @@ struct Config {
 
   std::string vswitch_driver = "ovs";
   DriverOptions vswitch_options;  // "ovsdb", "datapath" ("auto" picks system or netdev), ...
-  std::string lsi0;              // LSI-0's name; default <prefix>0
-  std::string prefix = "corch";  // names of graph-LSIs, namespaces, logs
+  std::string lsi0;               // LSI-0's name; default <prefix>0
+  std::string prefix = "corch";   // names of graph-LSIs, namespaces, logs
   std::vector<std::string> physical_ports;
 
   std::map<std::string, DriverOptions> compute_drivers;  // by driver name; default: native

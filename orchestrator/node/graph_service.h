@@ -52,7 +52,8 @@ class GraphService {
   // Undoes everything the graph created. NotFound if there is none.
   virtual Result<void> deleteGraph(const std::string& id) = 0;
   // The output of one function's scripts/engine (its log), NotFound if unknown.
-  virtual Result<std::string> functionLog(const std::string& graph_id, const std::string& sf_id) = 0;
+  virtual Result<std::string> functionLog(const std::string& graph_id,
+                                          const std::string& sf_id) = 0;
 };
 
 }  // namespace corch::node

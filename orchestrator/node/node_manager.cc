@@ -28,11 +28,16 @@ PortTechnology technologyOf(const std::string& name) {
 
 std::string_view toString(GraphState state) {
   switch (state) {
-    case GraphState::Deploying: return "deploying";
-    case GraphState::Deployed: return "deployed";
-    case GraphState::Updating: return "updating";
-    case GraphState::Failed: return "failed";
-    case GraphState::Deleting: return "deleting";
+    case GraphState::Deploying:
+      return "deploying";
+    case GraphState::Deployed:
+      return "deployed";
+    case GraphState::Updating:
+      return "updating";
+    case GraphState::Failed:
+      return "failed";
+    case GraphState::Deleting:
+      return "deleting";
   }
   return "?";
 }
@@ -65,8 +70,8 @@ struct NodeManager::Record {
   std::string id;
   GraphStatus status;
   bool busy = false;
-  uint32_t index = 0;              // graph index in use (0: none)
-  resolver::Resources reserved;    // resources promised to this graph
+  uint32_t index = 0;            // graph index in use (0: none)
+  resolver::Resources reserved;  // resources promised to this graph
   std::unique_ptr<Deployed> deployed;
 };
 
@@ -180,7 +185,8 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
   for (const auto& r : resolutions) by_sf[r.sf_id] = &r;
   auto plan = network_.plan(graph, index, [&](const std::string& sf_id) {
     auto it = by_sf.find(sf_id);
-    return it == by_sf.end() ? PortTechnology::Veth : technologyOf(it->second->tmpl.port_technology);
+    return it == by_sf.end() ? PortTechnology::Veth
+                             : technologyOf(it->second->tmpl.port_technology);
   });
   if (!plan) {
     unreserve();
@@ -195,8 +201,9 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
     CORCH_LOG(lg, Info) << "graph " << id << ": " << error.message() << "; rolling back";
     auto rolled = d->undo.rollback();
     unreserve();
-    if (!rolled) return Error(error.code(), error.message() + " (" + rolled.error().message() + ")",
-                              error.fields());
+    if (!rolled)
+      return Error(error.code(), error.message() + " (" + rolled.error().message() + ")",
+                   error.fields());
     return error;
   };
 
@@ -205,9 +212,8 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
   d->network = std::move(*net);
   const network::GraphNetworkPlan& p = d->plan;
   d->undo.record("graph-LSI " + p.lsi, [this, p] { return network_.destroyGraphLsi(p); });
-  changes.push_back("graph-LSI " + p.lsi + " created with " +
-                    std::to_string(p.sf_ports.size()) + " SF port(s) and " +
-                    std::to_string(p.vlinks.count) + " vlink(s)");
+  changes.push_back("graph-LSI " + p.lsi + " created with " + std::to_string(p.sf_ports.size()) +
+                    " SF port(s) and " + std::to_string(p.vlinks.count) + " vlink(s)");
   setProgress(record, 40);
 
   for (const auto& sf : graph.sfs) {
@@ -241,8 +247,8 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
     if (outcome.started[i]) {
       d->undo.record("function " + f.spec.instance + " running",
                      [this, f] { return compute_.stop(f); });
-      changes.push_back("sf " + f.spec.sf_id + " started as " + f.spec.template_id + " (" +
-                        f.type + ")");
+      changes.push_back("sf " + f.spec.sf_id + " started as " + f.spec.template_id + " (" + f.type +
+                        ")");
     }
   }
   if (outcome.error) return fail(std::move(*outcome.error));
@@ -345,8 +351,8 @@ Result<std::vector<GraphSummary>> NodeManager::listGraphs() {
   std::lock_guard lock(mu_);
   std::vector<GraphSummary> out;
   for (const auto& [id, record] : graphs_) {
-    out.push_back(GraphSummary{id, record->deployed ? record->deployed->graph.name : "",
-                               record->status});
+    out.push_back(
+        GraphSummary{id, record->deployed ? record->deployed->graph.name : "", record->status});
   }
   return out;
 }

@@ -19,8 +19,8 @@
 namespace corch::node {
 
 struct NodeOptions {
-  std::string image_root;               // where relative image URIs point
-  resolver::Resources capacity;         // what the node offers to functions
+  std::string image_root;        // where relative image URIs point
+  resolver::Resources capacity;  // what the node offers to functions
 };
 
 // The node's total resources as the kernel reports them (cores, MemTotal, disk of `path`).

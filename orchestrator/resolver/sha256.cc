@@ -13,7 +13,8 @@ Result<std::string> sha256File(const std::string& path) {
   if (!file) return errnoError("cannot read image " + path, errno);
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
   if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
-    return Error(ErrorCode::Internal, "cannot hash image " + path + ": OpenSSL SHA-256 unavailable");
+    return Error(ErrorCode::Internal,
+                 "cannot hash image " + path + ": OpenSSL SHA-256 unavailable");
   }
   char buffer[64 * 1024];
   size_t n;

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "harness/corchd.h"
@@ -49,11 +49,6 @@ class Node {
     fs::create_directories(dir_);
     makeRepository();
     cleanUp();  // what an earlier test case may have left when it failed in its constructor
-    // glibc's getaddrinfo(AI_ADDRCONFIG), which cpprest uses, finds no IPv4 for "127.0.0.1" in a
-    // namespace where IPv6 link-local addresses exist but no IPv4 one besides lo: give the
-    // sandbox an IPv4 address, as every real node has.
-    (void)sb_.run("ip link show cfgaddr >/dev/null 2>&1 || (ip link add cfgaddr type veth peer "
-                  "name cfgaddr1 && ip addr add 192.0.2.1/32 dev cfgaddr && ip link set cfgaddr up)");
     for (int i = 0; i < 2; ++i) {
       std::string host = "h" + std::to_string(i);
       auto phys = sb_.addHost(host, "10.0.0." + std::to_string(i + 1) + "/24");
@@ -63,9 +58,8 @@ class Node {
     }
     auto corchd = Corchd::start(
         dir_, {"--config", dir_ + "/corchd.json", "--ovsdb", sb_.ovsdbEndpoint(), "--datapath",
-               "netdev", "--physical-ports", "demo0,demo1", "--repository",
-               dir_ + "/sf-repository", "--state-dir", dir_ + "/state", "--name-prefix", prefix_,
-               "--log-level", "debug"});
+               "netdev", "--physical-ports", "demo0,demo1", "--repository", dir_ + "/sf-repository",
+               "--state-dir", dir_ + "/state", "--name-prefix", prefix_, "--log-level", "debug"});
     BOOST_REQUIRE_MESSAGE(corchd.ok(), (corchd.ok() ? std::string() : corchd.error().message()));
     corchd_.emplace(std::move(*corchd));
   }
@@ -110,8 +104,8 @@ class Node {
   bool tcpConnects(const std::string& from, const std::string& server, const std::string& ip,
                    int port) {
     // A listener that accepts one connection, in the background, for at most 10 s.
-    (void)sb_.runIn(server, "(timeout 10 nc -l -p " + std::to_string(port) +
-                                " >/dev/null 2>&1 &) ; sleep 0.2");
+    (void)sb_.runIn(
+        server, "(timeout 10 nc -l -p " + std::to_string(port) + " >/dev/null 2>&1 &) ; sleep 0.2");
     bool ok = sb_.runIn(from, "nc -z -w 2 " + ip + " " + std::to_string(port)).ok();
     (void)sb_.runIn(server, "pkill -f 'nc -l -p " + std::to_string(port) + "' || true");
     return ok;
@@ -142,17 +136,20 @@ class Node {
     }
     for (const auto& entry : fs::directory_iterator(kSource + "/nsf")) {
       if (entry.is_directory()) {
-        fs::create_directory_symlink(entry.path(), dir_ + "/nsf/" + entry.path().filename().string());
+        fs::create_directory_symlink(entry.path(),
+                                     dir_ + "/nsf/" + entry.path().filename().string());
       }
     }
     for (std::string name : {"failing", "hanging"}) {
       std::string pkg = dir_ + "/nsf/" + name;
       fs::create_directories(pkg);
       std::ofstream(pkg + "/manifest.json")
-          << R"({"name": ")" << name << R"(", "version": "1.0", "description": "broken on purpose"})";
-      std::ofstream(pkg + "/start") << "#!/bin/sh\necho starting " << name << "\n"
-                                    << (name == "failing" ? "echo 'no luck' >&2\nexit 1\n"
-                                                          : "exec sh -c 'sleep 1000; echo corch-hanging-marker'\n");
+          << R"({"name": ")" << name
+          << R"(", "version": "1.0", "description": "broken on purpose"})";
+      std::ofstream(pkg + "/start")
+          << "#!/bin/sh\necho starting " << name << "\n"
+          << (name == "failing" ? "echo 'no luck' >&2\nexit 1\n"
+                                : "exec sh -c 'sleep 1000; echo corch-hanging-marker'\n");
       std::ofstream(pkg + "/stop") << "#!/bin/sh\nexit 0\n";
       fs::permissions(pkg + "/start", fs::perms::owner_all, fs::perm_options::add);
       fs::permissions(pkg + "/stop", fs::perms::owner_all, fs::perm_options::add);
@@ -200,11 +197,11 @@ BOOST_AUTO_TEST_CASE(firewall_graph_filters_traffic) {
   BOOST_REQUIRE_MESSAGE(deploy.ok(), deploy.output << node.corchdLog());
   // h0 is inside (the firewall's first port), h1 outside.
   BOOST_TEST(node.ping("h0", "10.0.0.2"));
-  BOOST_TEST(node.ping("h1", "10.0.0.1"));  // allow-icmp is true
+  BOOST_TEST(node.ping("h1", "10.0.0.1"));                     // allow-icmp is true
   BOOST_TEST(node.tcpConnects("h0", "h1", "10.0.0.2", 5555));  // inside -> outside: anything
   BOOST_TEST(node.tcpConnects("h1", "h0", "10.0.0.1", 80));    // allowed-tcp-ports
   BOOST_TEST(node.tcpConnects("h1", "h0", "10.0.0.1", 22));
-  BOOST_TEST(!node.tcpConnects("h1", "h0", "10.0.0.1", 23));   // blocked
+  BOOST_TEST(!node.tcpConnects("h1", "h0", "10.0.0.1", 23));  // blocked
   BOOST_TEST(!node.tcpConnects("h1", "h0", "10.0.0.1", 8080));
 
   auto log = node.request("GET", "/graphs/firewall/sfs/fw/log");
@@ -235,9 +232,10 @@ BOOST_AUTO_TEST_CASE(failed_start_leaves_nothing) {
   for (std::string broken : {"failing", "hanging"}) {
     std::string g = graph;
     g.replace(at, std::string("\"name\": \"firewall\"").size(), "\"name\": \"" + broken + "\"");
-    g.replace(g.find("\"config\": { \"allowed-tcp-ports\": [22, 80], \"allow-icmp\": true }"),
-              std::string("\"config\": { \"allowed-tcp-ports\": [22, 80], \"allow-icmp\": true }").size(),
-              "\"config\": {}");
+    g.replace(
+        g.find("\"config\": { \"allowed-tcp-ports\": [22, 80], \"allow-icmp\": true }"),
+        std::string("\"config\": { \"allowed-tcp-ports\": [22, 80], \"allow-icmp\": true }").size(),
+        "\"config\": {}");
     auto put = node.request("PUT", "/graphs/firewall", g);
     BOOST_TEST_MESSAGE(broken << ": " << put.status << " " << put.body);
     if (broken == "failing") {

@@ -53,13 +53,14 @@ struct Node {
     std::map<std::string, std::unique_ptr<ComputeDriver>> drivers;
     drivers["native"] = std::move(*registry.makeCompute("fake", {}));
     fake_compute = drivers["native"].get();
-    log_dir = std::filesystem::temp_directory_path() / ("corch-node-test-" + std::to_string(getpid()));
+    log_dir =
+        std::filesystem::temp_directory_path() / ("corch-node-test-" + std::to_string(getpid()));
     network = std::make_unique<network::NetworkManager>(
         *vswitch, network::NetworkOptions{"lsi0", "corch", {"eth0", "eth1"}});
     compute = std::make_unique<compute::ComputeManager>(
         std::move(drivers), compute::ComputeOptions{"corch", log_dir.string()});
-    repository = std::move(*resolver::openFolderRepository(
-        std::string(CORCH_SOURCE_DIR) + "/tests/data/node/templates"));
+    repository = std::move(*resolver::openFolderRepository(std::string(CORCH_SOURCE_DIR) +
+                                                           "/tests/data/node/templates"));
     node = std::make_unique<node::NodeManager>(
         *network, *compute, *repository,
         node::NodeOptions{"/nonexistent", resolver::Resources{cores, 1024, 1024}});
@@ -100,7 +101,7 @@ BOOST_AUTO_TEST_CASE(deploy_get_list_delete) {
   BOOST_TEST(n.node->getGraph("g1")->id == "g1");
   BOOST_TEST(n.node->listGraphs()->size() == 1u);
   BOOST_TEST(n.vswitch->listLsis()->size() == 2u);
-  BOOST_TEST(n.vswitch->dumpRules("lsi0")->size() == 4u);     // 2 matches + 2 forwarders
+  BOOST_TEST(n.vswitch->dumpRules("lsi0")->size() == 4u);  // 2 matches + 2 forwarders
   BOOST_TEST(n.vswitch->dumpRules("corch-g1")->size() == 4u);
 
   auto again = n.node->putGraph("g1", chain());
@@ -182,7 +183,17 @@ BOOST_AUTO_TEST_CASE(update_replaces_and_failed_update_restores) {
 BOOST_AUTO_TEST_CASE(two_graphs_get_separate_lsis_and_cookies) {
   Node n;
   BOOST_REQUIRE(n.node->putGraph("g1", chain()).ok());
-  BOOST_REQUIRE(n.node->putGraph("g2", chain()).ok());
+  // The same rules on the same interfaces would be one OpenFlow rule: refused, naming the rule.
+  auto clash = n.node->putGraph("g2", chain());
+  BOOST_REQUIRE(!clash.ok());
+  BOOST_TEST(clash.error().httpStatus() == 409);
+  BOOST_REQUIRE(!clash.error().fields().empty());
+  BOOST_TEST(clash.error().fields()[0].pointer == "/sffg/flowrules/0");
+  BOOST_TEST(n.vswitch->listLsis()->size() == 2u);  // nothing of g2 was built
+  // Another priority keeps them apart.
+  graph::Graph other = chain();
+  for (auto& r : other.rules) r.priority = 20;
+  BOOST_REQUIRE(n.node->putGraph("g2", other).ok());
   BOOST_TEST(n.vswitch->listLsis()->size() == 3u);
   BOOST_TEST(n.vswitch->dumpRules("lsi0")->size() == 8u);
   BOOST_REQUIRE(n.node->deleteGraph("g1").ok());

@@ -21,7 +21,9 @@ class FakeCompute final : public ComputeDriver {
     }
     return Ok();
   }
-  Result<void> startSf(const SfSpec& sf) override { return move(sf, "start", "created", "running"); }
+  Result<void> startSf(const SfSpec& sf) override {
+    return move(sf, "start", "created", "running");
+  }
   Result<void> stopSf(const SfSpec& sf) override {
     std::lock_guard lock(mu_);
     auto it = state_.find(sf.instance);
@@ -60,9 +62,10 @@ class FakeCompute final : public ComputeDriver {
 }  // namespace
 
 void registerDriver(DriverRegistry& registry) {
-  (void)registry.addCompute("fake", [](const DriverOptions&) -> Result<std::unique_ptr<ComputeDriver>> {
-    return std::unique_ptr<ComputeDriver>(new FakeCompute);
-  });
+  (void)registry.addCompute("fake",
+                            [](const DriverOptions&) -> Result<std::unique_ptr<ComputeDriver>> {
+                              return std::unique_ptr<ComputeDriver>(new FakeCompute);
+                            });
 }
 
 }  // namespace corch::drivers::fake_compute

@@ -36,9 +36,11 @@ class FakeVSwitch final : public VSwitchDriver {
     Lsi& lsi = lsis_[spec.name];
     LsiInfo info{spec.name, {}, {}, {}};
     for (const auto& ifname : spec.interfaces) info.interfaces.push_back(addPort(lsi, ifname, ""));
-    for (const auto& port : spec.ports) info.ports.push_back(addPort(lsi, port.name, port.name + "p"));
+    for (const auto& port : spec.ports)
+      info.ports.push_back(addPort(lsi, port.name, port.name + "f"));
     for (uint32_t i = 0; i < spec.vlink_count; ++i) {
-      info.vlinks.push_back(addVlink(spec.vlink_peer, spec.name, spec.name + "-vl" + std::to_string(i)));
+      info.vlinks.push_back(
+          addVlink(spec.vlink_peer, spec.name, spec.name + "-vl" + std::to_string(i)));
     }
     return info;
   }
@@ -48,8 +50,11 @@ class FakeVSwitch final : public VSwitchDriver {
     if (!lsis_.erase(name)) return Ok();
     // Remove the far ends of vlinks.
     for (auto it = peers_.begin(); it != peers_.end();) {
-      if (it->second.first == name || it->second.second == name) {
-        for (auto& [lsi_name, lsi] : lsis_) lsi.ports.erase(it->first);
+      if (it->second.lsi_a == name || it->second.lsi_b == name) {
+        for (auto& [lsi_name, lsi] : lsis_) {
+          lsi.ports.erase(it->first);
+          lsi.ports.erase(it->second.name_b);
+        }
         it = peers_.erase(it);
       } else {
         ++it;
@@ -65,8 +70,8 @@ class FakeVSwitch final : public VSwitchDriver {
     return out;
   }
 
-  Result<std::vector<VlinkInfo>> connectLsis(const std::string& a, const std::string& b,
-                                             uint32_t n, const std::string& prefix) override {
+  Result<std::vector<VlinkInfo>> connectLsis(const std::string& a, const std::string& b, uint32_t n,
+                                             const std::string& prefix) override {
     std::lock_guard lock(mu_);
     if (!lsis_.count(a) || !lsis_.count(b)) return Error(ErrorCode::NotFound, "fake: no such LSI");
     std::vector<VlinkInfo> out;
@@ -92,7 +97,12 @@ class FakeVSwitch final : public VSwitchDriver {
     auto it = lsis_.find(lsi_name);
     if (it == lsis_.end()) return Error(ErrorCode::NotFound, "fake: no LSI " + lsi_name);
     std::vector<PortInfo> out;
-    for (const auto& p : ports) out.push_back(addPort(it->second, p.name, p.name + "p"));
+    for (const auto& p : ports) {
+      if (it->second.ports.count(p.name)) {
+        return Error(ErrorCode::AlreadyExists, "fake: port " + p.name + " exists on " + lsi_name);
+      }
+    }
+    for (const auto& p : ports) out.push_back(addPort(it->second, p.name, p.name + "f"));
     return out;
   }
 
@@ -118,14 +128,22 @@ class FakeVSwitch final : public VSwitchDriver {
 
   Result<void> checkRules(const std::vector<TsRule>&) override { return Ok(); }
 
-  Result<void> installRules(const std::string& lsi_name, const std::vector<TsRule>& rules) override {
+  Result<void> installRules(const std::string& lsi_name,
+                            const std::vector<TsRule>& rules) override {
     std::lock_guard lock(mu_);
     if (fail_ == "installRules:" + lsi_name) {
       return Error(ErrorCode::Unavailable, "fake: installRules fails on " + lsi_name);
     }
     auto it = lsis_.find(lsi_name);
     if (it == lsis_.end()) return Error(ErrorCode::NotFound, "fake: no LSI " + lsi_name);
-    for (const auto& r : rules) it->second.rules.push_back(r);
+    // An OpenFlow add: a rule with the same priority and match replaces the installed one.
+    auto& installed = it->second.rules;
+    for (const auto& r : rules) {
+      std::erase_if(installed, [&](const TsRule& x) {
+        return x.priority == r.priority && x.in_port == r.in_port && x.fields == r.fields;
+      });
+      installed.push_back(r);
+    }
     return Ok();
   }
 
@@ -172,23 +190,26 @@ class FakeVSwitch final : public VSwitchDriver {
     v.port_a = addPort(lsis_[a], v.name_a, "").of_port;
     v.name_b = name + "b";
     v.port_b = addPort(lsis_[b], v.name_b, "").of_port;
-    peers_[v.name_a] = {a, b};
+    peers_[v.name_a] = Peer{a, b, v.name_b};
     return v;
   }
 
   std::mutex mu_;
   std::string fail_;
   std::map<std::string, Lsi> lsis_;
-  std::map<std::string, std::pair<std::string, std::string>> peers_;  // vlink -> (lsi a, lsi b)
+  struct Peer {
+    std::string lsi_a, lsi_b, name_b;
+  };
+  std::map<std::string, Peer> peers_;  // vlink (its end on lsi a) -> where it runs
 };
 
 }  // namespace
 
 void registerDriver(DriverRegistry& registry) {
-  (void)registry.addVSwitch("fake", [](const DriverOptions& options)
-                                        -> Result<std::unique_ptr<VSwitchDriver>> {
-    return std::unique_ptr<VSwitchDriver>(new FakeVSwitch(options));
-  });
+  (void)registry.addVSwitch(
+      "fake", [](const DriverOptions& options) -> Result<std::unique_ptr<VSwitchDriver>> {
+        return std::unique_ptr<VSwitchDriver>(new FakeVSwitch(options));
+      });
 }
 
 }  // namespace corch::drivers::fake_vswitch

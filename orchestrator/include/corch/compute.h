@@ -35,13 +35,13 @@ struct SfPortBinding {
 struct SfSpec {
   std::string graph_id;
   std::string sf_id;
-  std::string instance;     // node-unique, file-name-safe: "corch-<graph>-<sf>" (the namespace)
+  std::string instance;  // node-unique, file-name-safe: "corch-<graph>-<sf>" (the namespace)
   std::string template_id;
   std::string image;        // resolved: for native, the absolute path of the NSF package folder
   std::string config_json;  // the SF's configuration (template defaults merged with the graph's)
-  std::vector<SfPortBinding> ports;  // in the graph's port order
+  std::vector<SfPortBinding> ports;          // in the graph's port order
   std::chrono::milliseconds timeout{10000};  // for each script / engine call
-  std::string log_path;  // where the function's output goes
+  std::string log_path;                      // where the function's output goes
   double cpu_cores = 0;
   uint64_t memory_mb = 0;
 };

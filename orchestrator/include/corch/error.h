@@ -1,7 +1,7 @@
 // One error type for the whole of corch.
 //
-// Every fallible call returns Result<T>: a value or an Error. An Error has a code, a message that is
-// a whole sentence saying what was being done and what went wrong ("cannot create namespace
+// Every fallible call returns Result<T>: a value or an Error. An Error has a code, a message that
+// is a whole sentence saying what was being done and what went wrong ("cannot create namespace
 // corch-g1-fw: File exists"), and, for errors in a document sent by a client, the JSON pointers of
 // the offending fields. Codes map one-to-one onto HTTP statuses (httpStatus()), so the REST layer
 // never guesses. Driver calls return Result and never throw across an interface.
@@ -73,7 +73,7 @@ Error errnoError(std::string_view what, int err);
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -112,8 +112,8 @@ inline Result<void> Ok() { return {}; }
 }  // namespace corch
 
 // Evaluates a Result-returning expression and returns its error from the enclosing function.
-#define CORCH_TRY(expr)                                                    \
-  do {                                                                     \
-    auto corch_try_result_ = (expr);                                       \
+#define CORCH_TRY(expr)                                                       \
+  do {                                                                        \
+    auto corch_try_result_ = (expr);                                          \
     if (!corch_try_result_.ok()) return std::move(corch_try_result_).error(); \
   } while (0)

@@ -53,7 +53,7 @@ class Line {
 
 // A for-statement rather than if/else, so that an unbraced `if (x) CORCH_LOG(...) << ...;` has no
 // dangling else.
-#define CORCH_LOG(logger, level)                                                       \
+#define CORCH_LOG(logger, level)                                                             \
   for (bool corch_log_once_ = (logger).enabled(::corch::log::Level::level); corch_log_once_; \
-       corch_log_once_ = false)                                                        \
+       corch_log_once_ = false)                                                              \
   ::corch::log::Line((logger), ::corch::log::Level::level).stream()

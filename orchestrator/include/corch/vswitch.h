@@ -60,11 +60,11 @@ struct VlinkInfo {
 };
 
 struct LsiSpec {
-  std::string name;                      // at most 15 characters
-  std::vector<std::string> interfaces;   // existing netdevs to attach (physical ports of LSI-0)
-  std::vector<PortSpec> ports;           // ports to create (SF ports)
-  std::string vlink_peer;                // an existing LSI to connect to, or empty
-  uint32_t vlink_count = 0;              // how many vlinks to vlink_peer
+  std::string name;                     // at most 15 characters
+  std::vector<std::string> interfaces;  // existing netdevs to attach (physical ports of LSI-0)
+  std::vector<PortSpec> ports;          // ports to create (SF ports)
+  std::string vlink_peer;               // an existing LSI to connect to, or empty
+  uint32_t vlink_count = 0;             // how many vlinks to vlink_peer
 };
 
 struct LsiInfo {

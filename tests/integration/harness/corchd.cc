@@ -32,8 +32,9 @@ HttpResponse httpRequest(const std::string& method, const std::string& url,
   std::ofstream(in, std::ios::trunc) << body;
   std::ofstream(out, std::ios::trunc);
   std::string cmd = "curl -sS -o " + shellQuote(out) + " -w '%{http_code}' -X " + method + " " +
-                    (body.empty() ? "" : "-H " + shellQuote("Content-Type: " + content_type) +
-                                             " --data-binary @" + shellQuote(in) + " ") +
+                    (body.empty() ? ""
+                                  : "-H " + shellQuote("Content-Type: " + content_type) +
+                                        " --data-binary @" + shellQuote(in) + " ") +
                     shellQuote(url);
   auto r = runCommand(cmd, std::chrono::seconds(120));
   HttpResponse response;

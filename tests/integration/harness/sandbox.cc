@@ -290,6 +290,14 @@ Result<void> Sandbox::start() {
   if (auto r = run("ip link set lo up"); !r.ok()) {
     return Error(ErrorCode::Internal, "cannot bring lo up: " + r.output);
   }
+  // glibc's getaddrinfo(AI_ADDRCONFIG), which cpprest uses, finds no IPv4 address for
+  // "127.0.0.1" in a namespace where veths have IPv6 link-local addresses but no interface
+  // besides lo has an IPv4 one. Every real node has one; give the sandbox one too.
+  if (auto r = run("ip link add cfgaddr type veth peer name cfgaddr1 && "
+                   "ip addr add 192.0.2.1/32 dev cfgaddr && ip link set cfgaddr up");
+      !r.ok()) {
+    return Error(ErrorCode::Internal, "cannot give the sandbox an IPv4 address: " + r.output);
+  }
   deleteStaleNamespaces();
 
   char tmpl[] = "/tmp/corch-sandbox-XXXXXX";
