@@ -29,6 +29,7 @@
 #include "platform/netlink.h"
 #include "platform/netns.h"
 #include "platform/process.h"
+#include "util/files.h"
 
 // The driver under test, registered by itself (not through registerBuiltinDrivers(), so that this
 // test does not depend on the other drivers).
@@ -46,6 +47,10 @@ using corch::ErrorCode;
 using corch::SfSpec;
 using namespace std::chrono_literals;
 
+using corch::test::readFile;
+using corch::test::TempDir;
+using corch::test::writeFile;
+
 namespace {
 
 const std::string kPid = std::to_string(::getpid());
@@ -56,35 +61,6 @@ std::string nsName(const std::string& what) { return "corch-nt" + kPid + "-" + w
 std::string ifName(const std::string& tag) { return "nt" + kPid + tag; }
 
 std::string errorText(const corch::Result<void>& r) { return r.ok() ? "" : r.error().message(); }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "corch-native-XXXXXX").string();
-    BOOST_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void writeFile(const fs::path& p, const std::string& text, mode_t mode = 0644) {
-  std::ofstream(p) << text;
-  ::chmod(p.c_str(), mode);
-}
 
 template <class F>
 bool eventually(F condition, std::chrono::milliseconds deadline = 10s) {

@@ -19,6 +19,7 @@
 #include "platform/netlink.h"
 #include "platform/netns.h"
 #include "platform/process.h"
+#include "util/files.h"
 
 namespace corch {
 std::ostream& operator<<(std::ostream& os, ErrorCode code) { return os << codeName(code); }
@@ -28,6 +29,9 @@ namespace fs = std::filesystem;
 namespace platform = corch::platform;
 using corch::ErrorCode;
 using namespace std::chrono_literals;
+
+using corch::test::readFile;
+using corch::test::TempDir;
 
 namespace {
 
@@ -43,30 +47,6 @@ struct LinkGuard {
   std::string name;
   ~LinkGuard() { (void)platform::deleteLink(name); }
 };
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "corch-netns-XXXXXX").string();
-    BOOST_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Runs a command (optionally inside a namespace) and returns its exit status and output.
 struct Output {

@@ -14,6 +14,7 @@
 #include "compute/native/config_env.h"
 #include "compute/native/manifest.h"
 #include "resolver/repository.h"
+#include "util/files.h"
 
 namespace corch {
 std::ostream& operator<<(std::ostream& os, ErrorCode code) { return os << codeName(code); }
@@ -23,26 +24,11 @@ namespace fs = std::filesystem;
 namespace native = corch::drivers::native;
 using corch::ErrorCode;
 
+using corch::test::TempDir;
+
 namespace {
 
 const std::string kSource = CORCH_SOURCE_DIR;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "corch-nsf-XXXXXX").string();
-    BOOST_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 void writeFile(const fs::path& p, const std::string& text, bool executable = false) {
   std::ofstream(p) << text;

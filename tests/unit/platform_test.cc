@@ -19,6 +19,7 @@
 #include "platform/netlink.h"
 #include "platform/netns.h"
 #include "platform/process.h"
+#include "util/files.h"
 
 namespace corch {
 // Lets Boost.Test print error codes in failed comparisons.
@@ -32,32 +33,12 @@ using corch::platform::ProcessSpec;
 using corch::platform::runProcess;
 using namespace std::chrono_literals;
 
+using corch::test::readFile;
+using corch::test::TempDir;
+
 namespace {
 
 // A temporary directory removed with everything in it, even when a test fails.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "corch-platform-XXXXXX").string();
-    BOOST_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Waits until process `pid` (not necessarily our child) has exited, at most `deadline`.
 bool exitsWithin(pid_t pid, std::chrono::milliseconds deadline) {
