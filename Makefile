@@ -29,6 +29,8 @@ test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
 
 # The same tests built with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-sanitize: export LSAN_OPTIONS = suppressions=$(CURDIR)/tests/lsan.supp
+test-sanitize: export UBSAN_OPTIONS = print_stacktrace=1:halt_on_error=1
 test-sanitize:
 	$(MAKE) test BUILD=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="-DCORCH_SANITIZE=ON -DCORCH_BUILD_BENCH=OFF"
 
