@@ -1,7 +1,8 @@
 // The internal model of a service graph (SF-FG, DESIGN section 6). Both northbound formats (SF-FG
-// and, later, the NF-FG of un-orchestrator clients) are parsed into this model and printed from
-// it. A Graph that came out of the parser is valid: every reference resolves, every number is in
-// range, and every field present in the document is represented here (nothing is dropped).
+// and the NF-FG of un-orchestrator clients, DESIGN section 5) are parsed into this model and
+// printed from it. A Graph that came out of the parser is valid: every reference resolves, every
+// number is in range, and every field present in the document is represented here (nothing is
+// dropped).
 #pragma once
 
 #include <optional>
@@ -13,7 +14,7 @@
 namespace corch::graph {
 
 struct SfPort {
-  std::string id;
+  std::string id;    // unlike other ids, may hold ':' (the NF-FG's "<label>:<n>", "inout:0")
   std::string name;  // may be empty
   bool operator==(const SfPort&) const = default;
 };
@@ -65,6 +66,7 @@ struct FlowRule {
   Modifications mods;
   std::vector<PortRef> outputs;  // empty iff drop
   bool drop = false;
+  std::string description;  // free text (an NF-FG flow-rule's "description"); may be empty
   bool operator==(const FlowRule&) const = default;
 };
 
@@ -75,6 +77,9 @@ struct Graph {
   std::vector<Sap> saps;
   std::vector<FlowRule> rules;
   std::string measure;  // monitoring instructions, kept verbatim (section 8)
+  // Kept from an NF-FG (DESIGN section 5), which has them and the SF-FG has not; may be empty.
+  std::string description;  // free text
+  std::string domain;       // the domain the graph was sent to, as its orchestrator named it
   bool operator==(const Graph&) const = default;
 
   const Sf* findSf(const std::string& id) const;

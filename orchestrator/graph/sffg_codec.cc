@@ -1,18 +1,17 @@
 #include "graph/sffg_codec.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/error/en.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <limits>
-#include <map>
 #include <optional>
 #include <string>
 
+#include "graph/document_reader.h"
+#include "graph/graph_check.h"
 #include "graph/json_schema.h"
 #include "graph/sffg_schema.inc"
 
@@ -25,20 +24,18 @@ using rapidjson::Value;
 // Deeper than any SF-FG needs (the schema's own depth is 6, a "config" gets the rest); the limit
 // keeps a hostile document from exhausting the stack of the recursive schema validator.
 constexpr size_t kMaxDepth = 64;
-constexpr size_t kMaxIdLength = 64;
 
-constexpr std::string_view kSapPrefix = "service-access-point:";
-constexpr std::string_view kSfPrefix = "sf:";
+constexpr std::string_view kInvalid = "invalid SF-FG document";
 
-constexpr SapType kSapTypes[] = {SapType::Interface, SapType::Vlan, SapType::Gre,
-                                 SapType::HostStack, SapType::Internal};
+constexpr std::string_view kSapTypes[] = {"interface", "vlan", "gre", "host-stack", "internal"};
+
+// The SF-FG's words are the model's.
+constexpr Dialect kSffg = {"SF-FG", "SAP", "SF", "flowrule", "service-access-point:", "sf:", {}};
 
 const JsonSchema& sffgSchema() {
   static const JsonSchema schema(kSffgSchema);
   return schema;
 }
-
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 std::string hex4(uint64_t value) {
   char text[24];
@@ -52,259 +49,41 @@ std::string hex(uint64_t value) {
   return text;
 }
 
-bool isTransport(std::optional<uint8_t> protocol) {
-  return protocol && (*protocol == 6 || *protocol == 17 || *protocol == 132);
-}
-
-bool isIcmp(std::optional<uint8_t> protocol) {
-  return protocol && (*protocol == 1 || *protocol == 58);
-}
-
-// " (not 1)" when a prerequisite field is present with the wrong value, "" when it is absent.
-template <class T>
-std::string notValue(const std::optional<T>& value) {
-  return value ? " (not " + std::to_string(uint64_t{*value}) + ")" : "";
-}
-
-// Whether text has the syntax parseNumber() accepts, whatever its size: to tell "too large"
-// from "not a number".
-bool looksNumeric(std::string_view text) {
-  if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-    return text.find_first_not_of("0123456789abcdefABCDEF", 2) == std::string_view::npos;
+// Records each member of an object under its own name: the SF-FG's keys are the model's names.
+void recordFields(const Value& object, FieldSources& sources) {
+  for (const auto& m : object.GetObject()) {
+    std::string_view name = stringView(m.name);
+    sources.add(name, appendPointer(sources.object, name), std::string(name));
   }
-  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
 }
 
-// An interface name the kernel accepts (IFNAMSIZ - 1 bytes, no '/', ':' or white space), and
-// ASCII, so that it prints the same everywhere.
-bool validIfName(std::string_view name) {
-  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
-  for (unsigned char c : name) {
-    if (c == '/' || c == ':' || c <= ' ' || c >= 0x7f) return false;
-  }
-  return true;
-}
-
-bool validId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdLength) return false;
-  for (unsigned char c : id) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// "192.168.4.1/24": an interface address with its prefix length, so host bits are expected
-// (unlike a match prefix). A bare address is a /32.
-std::optional<IpPrefix> parseInterfaceAddress(std::string_view text) {
-  auto slash = text.find('/');
-  auto addr = IpAddr::parse(text.substr(0, slash));
-  if (!addr || addr->v6) return std::nullopt;
-  IpPrefix prefix{*addr, 32};
-  if (slash != std::string_view::npos) {
-    std::string_view length = text.substr(slash + 1);
-    if (length.empty() || length.find_first_not_of("0123456789") != std::string_view::npos) {
-      return std::nullopt;
-    }
-    auto value = parseNumber(length, 32);
-    if (!value) return std::nullopt;
-    prefix.length = static_cast<uint8_t>(*value);
-  }
-  return prefix;
-}
-
-// The IP version a field of a rule implies, and which field said so, for error messages.
-struct IpVersion {
-  bool v6 = false;
-  std::string why;  // "ether_type 0x0800"
-};
-
-std::string versionName(bool v6) { return v6 ? "IPv6" : "IPv4"; }
-
-// Reads a schema-valid {"sffg": {...}} into a Graph, collecting every semantic error. Types and
-// required fields are not checked again: JsonSchema::check() has.
+// Reads a schema-valid {"sffg": {...}} into a Graph and where each of its parts was, collecting
+// the errors of values that cannot be read; checkGraph() does the rest. Types and required fields
+// are not checked again: JsonSchema::check() has.
 class SffgReader {
  public:
+  SffgReader() : in_(kSffg) {}
   Graph readGraph(const Value& sffg);
-  std::vector<FieldError>& errors() { return errors_; }
+  const GraphSource& source() const { return source_; }
+  std::vector<FieldError>& errors() { return in_.errors(); }
 
  private:
-  void fail(std::string pointer, std::string message) {
-    errors_.push_back({std::move(pointer), std::move(message)});
-  }
-  std::string id(const Value& object, const std::string& pointer);
-  void unique(std::map<std::string, std::string>& seen, const std::string& id,
-              const std::string& pointer, std::string_view what);
-  std::optional<uint64_t> number(const Value& object, std::string_view key,
-                                 const std::string& pointer, uint64_t max);
-  template <class T>
-  void read(const Value& object, std::string_view key, const std::string& pointer,
-            std::optional<T>& out, uint64_t max = std::numeric_limits<T>::max());
-  void read(const Value& object, std::string_view key, const std::string& pointer,
-            std::optional<MacAddr>& out);
-  void read(const Value& object, std::string_view key, const std::string& pointer,
-            std::optional<IpPrefix>& out);
-  void read(const Value& object, std::string_view key, const std::string& pointer,
-            std::optional<IpAddr>& out);
-  std::string ifName(const Value& object, const std::string& pointer);
-  std::optional<PortRef> reference(const Value& text, const std::string& pointer);
-
   void readSf(const Value& json, const std::string& pointer);
   void readSap(const Value& json, const std::string& pointer);
-  bool readRule(const Value& json, const std::string& pointer);
-  void readMatch(const Value& json, const std::string& pointer, FlowRule& rule);
-  void readActions(const Value& json, const std::string& pointer, FlowRule& rule);
-  void checkMatch(const FlowRule& rule, const std::string& pointer,
-                  std::optional<IpVersion>& version);
-  void checkActions(const FlowRule& rule, const std::string& pointer,
-                    const std::optional<IpVersion>& version);
+  void readRule(const Value& json, const std::string& pointer);
+  void readMatch(const Value& json, FlowRule& rule, RuleSource& source);
+  void readActions(const Value& json, FlowRule& rule, RuleSource& source);
 
+  DocumentReader in_;
   Graph graph_;
-  std::vector<FieldError> errors_;
-  std::map<std::string, std::string> sap_ids_;
-  std::map<std::string, std::string> sap_endpoints_;  // "interface eth1" -> pointer of its SAP
-  std::map<std::string, std::string> sf_ids_;
-  std::map<std::string, std::string> rule_ids_;
+  GraphSource source_;
 };
 
-std::string SffgReader::id(const Value& object, const std::string& pointer) {
-  const Value& value = object["id"];
-  std::string text =
-      value.IsString() ? std::string(stringView(value)) : std::to_string(value.GetUint64());
-  if (!validId(text)) {
-    fail(appendPointer(pointer, "id"),
-         "id " + quoted(text) + " must be 1 to 64 letters, digits, '.', '_' or '-'");
-  }
-  return text;
-}
-
-void SffgReader::unique(std::map<std::string, std::string>& seen, const std::string& id,
-                        const std::string& pointer, std::string_view what) {
-  auto [it, inserted] = seen.emplace(id, pointer);
-  if (!inserted) {
-    fail(appendPointer(pointer, "id"),
-         "duplicate " + std::string(what) + " id " + quoted(id) + " (first at " + it->second + ")");
-  }
-}
-
-std::optional<uint64_t> SffgReader::number(const Value& object, std::string_view key,
-                                           const std::string& pointer, uint64_t max) {
-  const Value* value = findMember(object, key);
-  if (value == nullptr) return std::nullopt;
-  std::string field = appendPointer(pointer, key);
-  std::optional<uint64_t> number;
-  if (value->IsString()) {
-    std::string_view text = stringView(*value);
-    number = parseNumber(text, std::numeric_limits<uint64_t>::max());
-    if (!number) {
-      fail(field, looksNumeric(text)
-                      ? quoted(text) + " is out of range (0-" + std::to_string(max) + ")"
-                      : quoted(text) + " is not a decimal or 0x-hex number");
-      return std::nullopt;
-    }
-  } else {
-    number = value->GetUint64();  // the schema allows only non-negative integers
-  }
-  if (*number > max) {
-    fail(field, std::to_string(*number) + " is out of range (0-" + std::to_string(max) + ")");
-    return std::nullopt;
-  }
-  return number;
-}
-
-template <class T>
-void SffgReader::read(const Value& object, std::string_view key, const std::string& pointer,
-                      std::optional<T>& out, uint64_t max) {
-  if (auto value = number(object, key, pointer, max)) out = static_cast<T>(*value);
-}
-
-void SffgReader::read(const Value& object, std::string_view key, const std::string& pointer,
-                      std::optional<MacAddr>& out) {
-  if (const Value* text = findMember(object, key)) {
-    out = MacAddr::parse(stringView(*text));
-    if (!out) {
-      fail(appendPointer(pointer, key),
-           quoted(stringView(*text)) + " is not a MAC address (aa:bb:cc:dd:ee:ff)");
-    }
-  }
-}
-
-void SffgReader::read(const Value& object, std::string_view key, const std::string& pointer,
-                      std::optional<IpPrefix>& out) {
-  if (const Value* text = findMember(object, key)) {
-    out = IpPrefix::parse(stringView(*text));
-    if (!out) {
-      fail(appendPointer(pointer, key),
-           quoted(stringView(*text)) +
-               " is not an IP address or prefix (a prefix has its host bits zero: 10.0.0.0/8)");
-    }
-  }
-}
-
-void SffgReader::read(const Value& object, std::string_view key, const std::string& pointer,
-                      std::optional<IpAddr>& out) {
-  if (const Value* text = findMember(object, key)) {
-    out = IpAddr::parse(stringView(*text));
-    if (!out) {
-      fail(appendPointer(pointer, key), quoted(stringView(*text)) + " is not an IP address");
-    }
-  }
-}
-
-std::string SffgReader::ifName(const Value& object, const std::string& pointer) {
-  std::string name(stringView(object["if-name"]));
-  if (!validIfName(name)) {
-    fail(appendPointer(pointer, "if-name"),
-         quoted(name) +
-             " is not an interface name (1 to 15 printable ASCII characters, no '/' or ':')");
-  }
-  return name;
-}
-
-std::optional<PortRef> SffgReader::reference(const Value& json, const std::string& pointer) {
-  std::string_view text = stringView(json);
-  PortRef ref;
-  if (text.starts_with(kSapPrefix) && text.size() > kSapPrefix.size()) {
-    ref.kind = PortRef::Kind::Sap;
-    ref.sap_id = text.substr(kSapPrefix.size());
-    if (graph_.findSap(ref.sap_id) == nullptr) {
-      fail(pointer, "unknown SAP " + quoted(ref.sap_id) + " in " + quoted(text));
-      return std::nullopt;
-    }
-    return ref;
-  }
-  if (text.starts_with(kSfPrefix)) {
-    std::string_view rest = text.substr(kSfPrefix.size());
-    auto colon = rest.find(':');
-    if (colon != std::string_view::npos && colon > 0 && colon + 1 < rest.size()) {
-      ref.kind = PortRef::Kind::SfPort;
-      ref.sf_id = rest.substr(0, colon);
-      ref.port_id = rest.substr(colon + 1);
-      const Sf* sf = graph_.findSf(ref.sf_id);
-      if (sf == nullptr) {
-        fail(pointer, "unknown SF " + quoted(ref.sf_id) + " in " + quoted(text));
-        return std::nullopt;
-      }
-      for (const auto& port : sf->ports) {
-        if (port.id == ref.port_id) return ref;
-      }
-      fail(pointer, "SF " + quoted(ref.sf_id) + " has no port " + quoted(ref.port_id) + " (in " +
-                        quoted(text) + ")");
-      return std::nullopt;
-    }
-  }
-  fail(pointer, quoted(text) +
-                    " is not a reference: expected service-access-point:<sap-id> or "
-                    "sf:<sf-id>:<port-id>");
-  return std::nullopt;
-}
-
 Graph SffgReader::readGraph(const Value& sffg) {
-  if (findMember(sffg, "id")) graph_.id = id(sffg, "/sffg");
+  source_.graph = "/sffg";
+  if (const Value* id = findMember(sffg, "id")) graph_.id = DocumentReader::idText(*id);
   if (const Value* name = findMember(sffg, "name")) graph_.name = stringView(*name);
   if (const Value* measure = findMember(sffg, "measure")) graph_.measure = stringView(*measure);
-  // SFs and SAPs first: the rules refer to them.
   if (const Value* sfs = findMember(sffg, "SFs")) {
     for (rapidjson::SizeType i = 0; i < sfs->Size(); ++i) {
       readSf((*sfs)[i], appendPointer("/sffg/SFs", i));
@@ -316,22 +95,8 @@ Graph SffgReader::readGraph(const Value& sffg) {
     }
   }
   if (const Value* rules = findMember(sffg, "flowrules")) {
-    std::vector<bool> clean;
     for (rapidjson::SizeType i = 0; i < rules->Size(); ++i) {
-      clean.push_back(readRule((*rules)[i], appendPointer("/sffg/flowrules", i)));
-    }
-    // OpenFlow keeps one of two rules with the same priority and match; say which ones collide.
-    for (size_t j = 0; j < graph_.rules.size(); ++j) {
-      for (size_t i = 0; i < j && clean[j]; ++i) {
-        const FlowRule& a = graph_.rules[i];
-        const FlowRule& b = graph_.rules[j];
-        if (clean[i] && a.priority == b.priority && a.port_in == b.port_in && a.match == b.match) {
-          fail(appendPointer("/sffg/flowrules", j),
-               "same priority, port_in and match as flowrule " + quoted(a.id) +
-                   " (/sffg/flowrules/" + std::to_string(i) + "): which one applies is undefined");
-          break;
-        }
-      }
+      readRule((*rules)[i], appendPointer("/sffg/flowrules", i));
     }
   }
   return std::move(graph_);
@@ -339,21 +104,19 @@ Graph SffgReader::readGraph(const Value& sffg) {
 
 void SffgReader::readSf(const Value& json, const std::string& pointer) {
   Sf sf;
-  sf.id = id(json, pointer);
-  unique(sf_ids_, sf.id, pointer, "SF");
+  sf.id = DocumentReader::idText(json["id"]);
   sf.name = stringView(json["name"]);
   if (const Value* tmpl = findMember(json, "template"))
     sf.template_id = std::string(stringView(*tmpl));
+  std::vector<std::string> port_pointers;
   if (const Value* ports = findMember(json, "ports")) {
-    std::map<std::string, std::string> port_ids;
     for (rapidjson::SizeType i = 0; i < ports->Size(); ++i) {
       const Value& port_json = (*ports)[i];
-      std::string port_pointer = appendPointer(appendPointer(pointer, "ports"), i);
       SfPort port;
-      port.id = id(port_json, port_pointer);
-      unique(port_ids, port.id, port_pointer, "port");
+      port.id = DocumentReader::idText(port_json["id"]);
       if (const Value* name = findMember(port_json, "name")) port.name = stringView(*name);
       sf.ports.push_back(std::move(port));
+      port_pointers.push_back(appendPointer(appendPointer(pointer, "ports"), i));
     }
   }
   if (const Value* config = findMember(json, "config")) {
@@ -363,160 +126,119 @@ void SffgReader::readSf(const Value& json, const std::string& pointer) {
     sf.config_json.assign(text.GetString(), text.GetSize());
   }
   graph_.sfs.push_back(std::move(sf));
+  source_.sfs.push_back(pointer);
+  source_.sf_ports.push_back(std::move(port_pointers));
 }
 
 void SffgReader::readSap(const Value& json, const std::string& pointer) {
+  size_t errors_before = in_.errorCount();
   Sap sap;
-  sap.id = id(json, pointer);
-  unique(sap_ids_, sap.id, pointer, "SAP");
+  SapSource source{pointer};
+  sap.id = DocumentReader::idText(json["id"]);
   if (const Value* name = findMember(json, "name")) sap.name = stringView(*name);
   std::string_view type = stringView(json["type"]);
-  for (SapType candidate : kSapTypes) {
-    if (toString(candidate) == type) sap.type = candidate;
+  for (size_t i = 0; i < std::size(kSapTypes); ++i) {
+    if (kSapTypes[i] == type) sap.type = static_cast<SapType>(i);
   }
-  // The schema's anyOf says the same; this says it field by field.
-  for (SapType other : kSapTypes) {
-    if (other != sap.type && findMember(json, toString(other))) {
-      fail(appendPointer(pointer, toString(other)),
-           quoted(toString(other)) + " does not belong to a SAP of type " + quoted(type));
-    }
-  }
-  std::string sub_pointer = appendPointer(pointer, type);
-  const Value* sub = findMember(json, type);
-  if (sub == nullptr) {
-    fail(sub_pointer, "a SAP of type " + quoted(type) + " needs a " + quoted(type) + " object");
-    graph_.saps.push_back(std::move(sap));
-    return;
-  }
-  // What the SAP attaches to, so that two SAPs of a graph do not claim the same thing.
-  std::string endpoint;
-  switch (sap.type) {
-    case SapType::Interface:
-      sap.if_name = ifName(*sub, sub_pointer);
-      endpoint = "interface " + quoted(sap.if_name);
-      break;
-    case SapType::Vlan: {
-      sap.if_name = ifName(*sub, sub_pointer);
-      auto vlan = number(*sub, "vlan-id", sub_pointer, 4095);
-      sap.vlan_id = static_cast<uint16_t>(vlan.value_or(0));
-      endpoint = "VLAN " + std::to_string(sap.vlan_id) + " on " + quoted(sap.if_name);
-      break;
-    }
-    case SapType::Gre: {
-      std::optional<IpAddr> local, remote;
-      read(*sub, "local-ip", sub_pointer, local);
-      read(*sub, "remote-ip", sub_pointer, remote);
-      if (local && remote && local->v6 != remote->v6) {
-        fail(appendPointer(sub_pointer, "remote-ip"), "remote-ip is " + versionName(remote->v6) +
-                                                          " but local-ip is " +
-                                                          versionName(local->v6));
+  source.object.object = appendPointer(pointer, type);
+  const Value* sub = in_.typedObject(json, pointer, type, kSapTypes);
+  if (sub != nullptr) {
+    const std::string& at = source.object.object;
+    recordFields(*sub, source.object);
+    switch (sap.type) {
+      case SapType::Interface:
+        sap.if_name = stringView((*sub)["if-name"]);
+        break;
+      case SapType::Vlan:
+        sap.if_name = stringView((*sub)["if-name"]);
+        sap.vlan_id =
+            static_cast<uint16_t>(in_.number(*sub, "vlan-id", at, kMaxVlanId).value_or(0));
+        break;
+      case SapType::Gre: {
+        std::optional<IpAddr> local, remote;
+        in_.read(*sub, "local-ip", at, local);
+        in_.read(*sub, "remote-ip", at, remote);
+        sap.gre_local = local.value_or(IpAddr{});
+        sap.gre_remote = remote.value_or(IpAddr{});
+        sap.gre_key = static_cast<uint32_t>(
+            in_.number(*sub, "gre-key", at, std::numeric_limits<uint32_t>::max()).value_or(0));
+        break;
       }
-      sap.gre_local = local.value_or(IpAddr{});
-      sap.gre_remote = remote.value_or(IpAddr{});
-      sap.gre_key = static_cast<uint32_t>(
-          number(*sub, "gre-key", sub_pointer, std::numeric_limits<uint32_t>::max()).value_or(0));
-      endpoint = "GRE tunnel " + sap.gre_local.str() + " -> " + sap.gre_remote.str() + " key " +
-                 std::to_string(sap.gre_key);
-      break;
-    }
-    case SapType::HostStack: {
-      sap.host_configuration = stringView((*sub)["configuration"]);
-      const Value* ipv4 = findMember(*sub, "ipv4");
-      std::string ipv4_pointer = appendPointer(sub_pointer, "ipv4");
-      if (sap.host_configuration == "dhcp" && ipv4) {
-        fail(ipv4_pointer, "a dhcp configuration takes no ipv4 address");
-      } else if (sap.host_configuration == "static" && !ipv4) {
-        fail(ipv4_pointer, "a static configuration needs an ipv4 address (192.168.4.1/24)");
-      } else if (ipv4) {
-        sap.host_ipv4 = parseInterfaceAddress(stringView(*ipv4));
-        if (!sap.host_ipv4) {
-          fail(ipv4_pointer, quoted(stringView(*ipv4)) +
-                                 " is not an IPv4 address with a prefix length (192.168.4.1/24)");
-        }
-      }
-      break;
-    }
-    case SapType::Internal:
-      sap.internal_group = stringView((*sub)["group"]);
-      endpoint = "internal group " + quoted(sap.internal_group);
-      break;
-  }
-  if (!endpoint.empty()) {
-    auto [it, inserted] = sap_endpoints_.emplace(endpoint, pointer);
-    if (!inserted) {
-      fail(sub_pointer,
-           "SAP " + quoted(sap.id) + " uses the same " + endpoint + " as " + it->second);
+      case SapType::HostStack:
+        sap.host_configuration = stringView((*sub)["configuration"]);
+        in_.readInterfaceAddress(*sub, "ipv4", at, sap.host_ipv4);
+        break;
+      case SapType::Internal:
+        sap.internal_group = stringView((*sub)["group"]);
+        break;
     }
   }
+  source.has_object = sub != nullptr;
+  source.complete = in_.errorCount() == errors_before;
   graph_.saps.push_back(std::move(sap));
+  source_.saps.push_back(std::move(source));
 }
 
-bool SffgReader::readRule(const Value& json, const std::string& pointer) {
-  size_t errors_before = errors_.size();
+void SffgReader::readRule(const Value& json, const std::string& pointer) {
+  size_t errors_before = in_.errorCount();
   FlowRule rule;
-  rule.id = id(json, pointer);
-  unique(rule_ids_, rule.id, pointer, "flowrule");
-  rule.priority = static_cast<uint16_t>(number(json, "priority", pointer, 65535).value_or(0));
-  readMatch(json["match"], appendPointer(pointer, "match"), rule);
-  readActions(json["actions"], appendPointer(pointer, "actions"), rule);
-  // The prerequisites compare fields with each other: only meaningful when each one is valid.
-  if (errors_.size() == errors_before) {
-    std::optional<IpVersion> version;
-    checkMatch(rule, appendPointer(pointer, "match"), version);
-    checkActions(rule, appendPointer(pointer, "actions"), version);
-  }
+  RuleSource source{pointer};
+  rule.id = DocumentReader::idText(json["id"]);
+  rule.priority = static_cast<uint16_t>(in_.number(json, "priority", pointer, 65535).value_or(0));
+  readMatch(json["match"], rule, source);
+  readActions(json["actions"], rule, source);
+  source.complete = in_.errorCount() == errors_before;
   graph_.rules.push_back(std::move(rule));
-  return errors_.size() == errors_before;
+  source_.rules.push_back(std::move(source));
 }
 
-void SffgReader::readMatch(const Value& json, const std::string& pointer, FlowRule& rule) {
-  if (auto ref = reference(json["port_in"], appendPointer(pointer, "port_in"))) {
-    rule.port_in = *ref;
-  }
+void SffgReader::readMatch(const Value& json, FlowRule& rule, RuleSource& source) {
+  const std::string& at = source.match.object = appendPointer(source.pointer, "match");
+  recordFields(json, source.match);
+  auto ref = in_.reference(json["port_in"], appendPointer(at, "port_in"));
+  source.port_in_read = ref.has_value();
+  if (ref) rule.port_in = std::move(*ref);
   MatchFields& m = rule.match;
-  read(json, "ether_type", pointer, m.ether_type);
-  read(json, "vlan_id", pointer, m.vlan_id, 4095);
-  read(json, "vlan_pcp", pointer, m.vlan_pcp, 7);
-  read(json, "source_mac", pointer, m.source_mac);
-  read(json, "dest_mac", pointer, m.dest_mac);
-  read(json, "source_ip", pointer, m.source_ip);
-  read(json, "dest_ip", pointer, m.dest_ip);
-  read(json, "protocol", pointer, m.protocol);
-  read(json, "source_port", pointer, m.source_port);
-  read(json, "dest_port", pointer, m.dest_port);
-  read(json, "ip_dscp", pointer, m.ip_dscp, 63);
-  read(json, "icmp_type", pointer, m.icmp_type);
-  read(json, "icmp_code", pointer, m.icmp_code);
-  read(json, "arp_opcode", pointer, m.arp_opcode);
+  in_.read(json, "ether_type", at, m.ether_type);
+  in_.read(json, "vlan_id", at, m.vlan_id, kMaxVlanId);
+  in_.read(json, "vlan_pcp", at, m.vlan_pcp, kMaxVlanPcp);
+  in_.read(json, "source_mac", at, m.source_mac);
+  in_.read(json, "dest_mac", at, m.dest_mac);
+  in_.read(json, "source_ip", at, m.source_ip);
+  in_.read(json, "dest_ip", at, m.dest_ip);
+  in_.read(json, "protocol", at, m.protocol);
+  in_.read(json, "source_port", at, m.source_port);
+  in_.read(json, "dest_port", at, m.dest_port);
+  in_.read(json, "ip_dscp", at, m.ip_dscp, kMaxIpDscp);
+  in_.read(json, "icmp_type", at, m.icmp_type);
+  in_.read(json, "icmp_code", at, m.icmp_code);
+  in_.read(json, "arp_opcode", at, m.arp_opcode);
 }
 
-void SffgReader::readActions(const Value& json, const std::string& pointer, FlowRule& rule) {
+void SffgReader::readActions(const Value& json, FlowRule& rule, RuleSource& source) {
+  const std::string& at = source.actions.object = appendPointer(source.pointer, "actions");
+  recordFields(json, source.actions);
   Modifications& a = rule.mods;
-  read(json, "push_vlan", pointer, a.push_vlan, 4095);
+  in_.read(json, "push_vlan", at, a.push_vlan, kMaxVlanId);
   if (const Value* pop = findMember(json, "pop_vlan")) a.pop_vlan = pop->GetBool();
-  read(json, "set_vlan_id", pointer, a.set_vlan_id, 4095);
-  read(json, "set_source_mac", pointer, a.set_source_mac);
-  read(json, "set_dest_mac", pointer, a.set_dest_mac);
-  read(json, "set_source_ip", pointer, a.set_source_ip);
-  read(json, "set_dest_ip", pointer, a.set_dest_ip);
-  read(json, "set_source_port", pointer, a.set_source_port);
-  read(json, "set_dest_port", pointer, a.set_dest_port);
+  in_.read(json, "set_vlan_id", at, a.set_vlan_id, kMaxVlanId);
+  in_.read(json, "set_source_mac", at, a.set_source_mac);
+  in_.read(json, "set_dest_mac", at, a.set_dest_mac);
+  in_.read(json, "set_source_ip", at, a.set_source_ip);
+  in_.read(json, "set_dest_ip", at, a.set_dest_ip);
+  in_.read(json, "set_source_port", at, a.set_source_port);
+  in_.read(json, "set_dest_port", at, a.set_dest_port);
   if (const Value* dec = findMember(json, "dec_ttl")) a.dec_ttl = dec->GetBool();
   if (const Value* drop = findMember(json, "drop")) rule.drop = drop->GetBool();
 
   const Value* outputs = findMember(json, "output_to_port");
   if (outputs == nullptr) return;
-  std::string outputs_pointer = appendPointer(pointer, "output_to_port");
-  auto add = [&](const Value& text, const std::string& item_pointer) {
-    auto ref = reference(text, item_pointer);
-    if (!ref) return;
-    for (const auto& seen : rule.outputs) {
-      if (seen == *ref) {
-        fail(item_pointer, quoted(stringView(text)) + " is listed twice");
-        return;
-      }
+  std::string outputs_pointer = appendPointer(at, "output_to_port");
+  auto add = [&](const Value& text, std::string item_pointer) {
+    if (auto ref = in_.reference(text, item_pointer)) {
+      rule.outputs.push_back(std::move(*ref));
+      source.outputs.push_back(std::move(item_pointer));
     }
-    rule.outputs.push_back(std::move(*ref));
   };
   if (outputs->IsString()) {
     add(*outputs, outputs_pointer);
@@ -524,139 +246,6 @@ void SffgReader::readActions(const Value& json, const std::string& pointer, Flow
     for (rapidjson::SizeType i = 0; i < outputs->Size(); ++i) {
       add((*outputs)[i], appendPointer(outputs_pointer, i));
     }
-  }
-}
-
-void SffgReader::checkMatch(const FlowRule& rule, const std::string& pointer,
-                            std::optional<IpVersion>& version) {
-  const MatchFields& m = rule.match;
-  auto at = [&](std::string_view field) { return appendPointer(pointer, field); };
-  // The IP fields in the order a reader meets them, to name the first conflicting one.
-  const std::pair<std::string_view, bool> ip_fields[] = {
-      {"source_ip", m.source_ip.has_value()},
-      {"dest_ip", m.dest_ip.has_value()},
-      {"protocol", m.protocol.has_value()},
-      {"ip_dscp", m.ip_dscp.has_value()},
-  };
-
-  if (m.ether_type == 0x0800 || m.ether_type == 0x86dd) {
-    version = IpVersion{*m.ether_type == 0x86dd, "ether_type " + hex4(*m.ether_type)};
-  } else if (m.ether_type) {
-    for (const auto& [field, present] : ip_fields) {
-      if (present) {
-        fail(at(field), std::string(field) +
-                            " needs ether_type 0x0800 (IPv4) or 0x86dd (IPv6), not " +
-                            hex4(*m.ether_type));
-      }
-    }
-  }
-  auto implies = [&](std::string_view field, bool v6, std::string why) {
-    if (!version) {
-      version = IpVersion{v6, std::move(why)};
-    } else if (version->v6 != v6) {
-      fail(at(field), why + " is " + versionName(v6) + " but " + version->why + " is " +
-                          versionName(version->v6));
-    }
-  };
-  if (m.source_ip) implies("source_ip", m.source_ip->addr.v6, "source_ip " + m.source_ip->str());
-  if (m.dest_ip) implies("dest_ip", m.dest_ip->addr.v6, "dest_ip " + m.dest_ip->str());
-  if (m.protocol == 1) implies("protocol", false, "protocol 1 (ICMP)");
-  if (m.protocol == 58) implies("protocol", true, "protocol 58 (ICMPv6)");
-
-  if (m.arp_opcode) {
-    if (m.ether_type && *m.ether_type != 0x0806) {
-      fail(at("arp_opcode"),
-           "arp_opcode needs ether_type 0x0806 (ARP), not " + hex4(*m.ether_type));
-    } else if (!m.ether_type) {
-      for (const auto& [field, present] : ip_fields) {
-        if (present) {
-          fail(at("arp_opcode"),
-               "arp_opcode (ARP) cannot be matched with the IP field " + std::string(field));
-          break;
-        }
-      }
-    }
-  }
-  for (auto [field, present] : {std::pair{"source_port", m.source_port.has_value()},
-                                std::pair{"dest_port", m.dest_port.has_value()}}) {
-    if (present && !isTransport(m.protocol)) {
-      fail(at(field), std::string(field) + " needs protocol 6 (TCP), 17 (UDP) or 132 (SCTP)" +
-                          notValue(m.protocol));
-    }
-  }
-  for (auto [field, present] : {std::pair{"icmp_type", m.icmp_type.has_value()},
-                                std::pair{"icmp_code", m.icmp_code.has_value()}}) {
-    if (present && !isIcmp(m.protocol)) {
-      fail(at(field),
-           std::string(field) + " needs protocol 1 (ICMP) or 58 (ICMPv6)" + notValue(m.protocol));
-    }
-  }
-  if (m.vlan_pcp && !m.vlan_id) fail(at("vlan_pcp"), "vlan_pcp needs vlan_id in the match");
-}
-
-void SffgReader::checkActions(const FlowRule& rule, const std::string& pointer,
-                              const std::optional<IpVersion>& version) {
-  const Modifications& a = rule.mods;
-  auto at = [&](std::string_view field) { return appendPointer(pointer, field); };
-  const std::pair<std::string_view, bool> modifications[] = {
-      {"push_vlan", a.push_vlan.has_value()},
-      {"pop_vlan", a.pop_vlan},
-      {"set_vlan_id", a.set_vlan_id.has_value()},
-      {"set_source_mac", a.set_source_mac.has_value()},
-      {"set_dest_mac", a.set_dest_mac.has_value()},
-      {"set_source_ip", a.set_source_ip.has_value()},
-      {"set_dest_ip", a.set_dest_ip.has_value()},
-      {"set_source_port", a.set_source_port.has_value()},
-      {"set_dest_port", a.set_dest_port.has_value()},
-      {"dec_ttl", a.dec_ttl},
-  };
-  if (rule.drop) {
-    if (!rule.outputs.empty()) {
-      fail(at("output_to_port"), "a rule that drops has no output_to_port");
-    }
-    for (const auto& [field, present] : modifications) {
-      if (present) fail(at(field), std::string(field) + " has no effect on a rule that drops");
-    }
-    return;
-  }
-  if (rule.outputs.empty()) {
-    fail(pointer, "a rule needs output_to_port, or drop: true");
-    return;
-  }
-  for (size_t i = 0; i < rule.outputs.size(); ++i) {
-    if (rule.outputs[i] == rule.port_in) {
-      std::string where = at("output_to_port");
-      if (rule.outputs.size() > 1) where = appendPointer(where, i);
-      fail(where, "output_to_port " + quoted(rule.port_in.str()) +
-                      " is the rule's own port_in: traffic cannot be sent back out of the port it "
-                      "came in on");
-    }
-  }
-  for (auto [field, present] : {std::pair{"set_source_port", a.set_source_port.has_value()},
-                                std::pair{"set_dest_port", a.set_dest_port.has_value()}}) {
-    if (present && !isTransport(rule.match.protocol)) {
-      fail(at(field), std::string(field) +
-                          " needs protocol 6 (TCP), 17 (UDP) or 132 (SCTP) in the match" +
-                          notValue(rule.match.protocol));
-    }
-  }
-  std::optional<bool> set_v6;
-  for (auto [field, addr] :
-       {std::pair{"set_source_ip", &a.set_source_ip}, std::pair{"set_dest_ip", &a.set_dest_ip}}) {
-    if (!*addr) continue;
-    bool v6 = (*addr)->v6;
-    std::string what = std::string(field) + " " + (*addr)->str() + " is " + versionName(v6);
-    if (set_v6 && *set_v6 != v6) {
-      fail(at(field), what + " but set_source_ip is " + versionName(*set_v6));
-    } else if (!version) {
-      fail(at(field), std::string(field) + " needs a match that selects " + versionName(v6) +
-                          " packets (ether_type " + (v6 ? "0x86dd" : "0x0800") +
-                          ", or an address in source_ip or dest_ip)");
-    } else if (version->v6 != v6) {
-      fail(at(field),
-           what + " but the match selects " + versionName(version->v6) + " (" + version->why + ")");
-    }
-    set_v6 = v6;
   }
 }
 
@@ -836,51 +425,22 @@ void SffgWriter::rule(const FlowRule& rule) {
   writer_.EndObject();
 }
 
-Error invalid(std::vector<FieldError> errors) {
-  std::string message = "invalid SF-FG document: ";
-  for (size_t i = 0; i < errors.size(); ++i) {
-    if (i > 0) message += "; ";
-    message += errors[i].pointer.empty() ? errors[i].message
-                                         : errors[i].pointer + ": " + errors[i].message;
-  }
-  return Error(ErrorCode::InvalidArgument, std::move(message), std::move(errors));
-}
-
-Error malformed(std::string_view json, const rapidjson::Document& doc) {
-  size_t offset = std::min(doc.GetErrorOffset(), json.size());
-  size_t line = 1, column = 1;
-  for (size_t i = 0; i < offset; ++i) {
-    if (json[i] == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
-    }
-  }
-  return Error(ErrorCode::Malformed, "malformed JSON at line " + std::to_string(line) +
-                                         ", column " + std::to_string(column) + " (offset " +
-                                         std::to_string(offset) +
-                                         "): " + rapidjson::GetParseError_En(doc.GetParseError()));
-}
-
 }  // namespace
 
 Result<Graph> parseSffg(std::string_view json) {
-  rapidjson::Document doc;
-  // Iterative: a deeply nested document must not exhaust the stack. Invalid UTF-8 is malformed.
-  doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(json.data(),
-                                                                                    json.size());
-  if (doc.HasParseError()) return malformed(json, doc);
-  if (auto deep = findTooDeep(doc, kMaxDepth)) {
-    return invalid({{*deep, "nested deeper than " + std::to_string(kMaxDepth) + " levels"}});
-  }
+  auto doc = parseJson(json, kMaxDepth, kInvalid);
+  if (!doc.ok()) return std::move(doc).error();
   const JsonSchema& schema = sffgSchema();
-  if (auto errors = schema.check(doc); !errors.empty()) return invalid(std::move(errors));
+  if (auto errors = schema.check(*doc); !errors.empty()) {
+    return invalidDocument(kInvalid, std::move(errors));
+  }
   SffgReader reader;
-  Graph graph = reader.readGraph(doc["sffg"]);
-  if (!reader.errors().empty()) return invalid(std::move(reader.errors()));
+  Graph graph = reader.readGraph((*doc)["sffg"]);
+  std::vector<FieldError> errors = std::move(reader.errors());
+  for (auto& error : checkGraph(graph, reader.source(), kSffg)) errors.push_back(std::move(error));
+  if (!errors.empty()) return invalidDocument(kInvalid, std::move(errors));
   // Both passes above should cover the schema; this guards against the two drifting apart.
-  if (auto error = schema.validate(doc)) return invalid({std::move(*error)});
+  if (auto error = schema.validate(*doc)) return invalidDocument(kInvalid, {std::move(*error)});
   return graph;
 }
 

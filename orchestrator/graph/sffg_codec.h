@@ -5,6 +5,7 @@
 //  - Ids are strings of 1 to 64 letters, digits, '.', '_' and '-' (they end up in the names of
 //    namespaces and ports, and in references, where ':' separates them). A non-negative JSON
 //    integer is accepted as an id and kept as its decimal text: 1 is the id "1", not "0x1".
+//    An SF port id may also hold ':' (the NF-FG's "inout:0"), as the last part of a reference.
 //  - A SAP carries exactly the object named by its type ("vlan": {...} for type "vlan").
 //  - gre-key may be omitted: it is then 0, as in Open vSwitch. A static host-stack SAP needs
 //    "ipv4" as address/length ("192.168.4.1/24"); a dhcp one must not have it.
@@ -27,9 +28,9 @@ namespace corch::graph {
 
 // Parses a document {"sffg": {...}}. Enforces the JSON Schema in graph/sffg.schema.json (unknown
 // fields are rejected, not ignored) and then the semantic rules (ids unique, references resolve,
-// numbers in range, OpenFlow prerequisites). Malformed (400) when the text is not JSON;
-// InvalidArgument (422) otherwise, with one FieldError per offending field, each naming its JSON
-// pointer ("/sffg/flowrules/2/actions/output_to_port").
+// numbers in range, OpenFlow prerequisites: graph_check.h, shared with the NF-FG). Malformed (400)
+// when the text is not JSON; InvalidArgument (422) otherwise, with one FieldError per offending
+// field, each naming its JSON pointer ("/sffg/flowrules/2/actions/output_to_port").
 //
 // Every error of a stage is reported, not only the first: structural errors (unknown field,
 // wrong type, missing field: its pointer is where the field should be) first, and if there are
