@@ -50,7 +50,8 @@ Result<uint32_t> NetworkManager::lsi0Port(const std::string& ifname) const {
 
 Result<GraphNetworkPlan> NetworkManager::plan(
     const graph::Graph& graph, uint32_t index,
-    const std::function<PortTechnology(const std::string&)>& technology) const {
+    const std::function<PortTechnology(const std::string&)>& technology,
+    const PlanBase& base) const {
   std::vector<FieldError> errors;
   std::map<std::string, std::string> plan_sap_interfaces;
   if (index == 0 || index > kMaxGraphIndex) {
@@ -92,10 +93,56 @@ Result<GraphNetworkPlan> NetworkManager::plan(
   plan.index = index;
   plan.lsi = lsiName(index);
   plan.sap_interfaces = std::move(plan_sap_interfaces);
-  auto vlinks = createVlinks(graph);
+  const GraphNetworkPlan* previous = base.previous;
+  auto vlinks = createVlinks(graph, previous ? &previous->vlinks : nullptr);
   if (!vlinks) return std::move(vlinks).error();
   plan.vlinks = std::move(*vlinks);
   plan.rules = splitRules(graph, plan.vlinks);
+
+  // Stable numbers: kept from the previous version, new ones the smallest used by neither
+  // version (a removed SF's ports and a removed flowrule's rules still exist while the update
+  // builds the new ones).
+  std::set<uint32_t> sf_taken;
+  std::set<uint32_t> rule_taken;
+  if (previous) {
+    for (const auto& [id, n] : previous->sf_numbers) sf_taken.insert(n);
+    for (const auto& [id, n] : previous->flowrule_numbers) rule_taken.insert(n);
+  }
+  for (const auto& sf : graph.sfs) {
+    if (!previous || base.renumber.count(sf.id)) continue;
+    auto it = previous->sf_numbers.find(sf.id);
+    if (it != previous->sf_numbers.end()) plan.sf_numbers[sf.id] = it->second;
+  }
+  for (const auto& rule : graph.rules) {
+    if (!previous) continue;
+    auto it = previous->flowrule_numbers.find(rule.id);
+    if (it != previous->flowrule_numbers.end()) plan.flowrule_numbers[rule.id] = it->second;
+  }
+  uint32_t next_sf = 0;
+  for (size_t s = 0; s < graph.sfs.size(); ++s) {
+    const graph::Sf& sf = graph.sfs[s];
+    if (plan.sf_numbers.count(sf.id)) continue;
+    while (sf_taken.count(next_sf)) ++next_sf;
+    if (next_sf >= kMaxSfsPerGraph) {
+      errors.push_back({"/sffg/SFs/" + std::to_string(s),
+                        "no free SF number on this node (at most " +
+                            std::to_string(kMaxSfsPerGraph) +
+                            " SFs per graph, counting those an update replaces)"});
+      continue;
+    }
+    plan.sf_numbers[sf.id] = next_sf;
+    sf_taken.insert(next_sf);
+  }
+  uint32_t next_rule = 1;
+  for (const auto& rule : graph.rules) {
+    if (plan.flowrule_numbers.count(rule.id)) continue;
+    while (rule_taken.count(next_rule)) ++next_rule;
+    plan.flowrule_numbers[rule.id] = next_rule;
+    rule_taken.insert(next_rule);
+  }
+  for (auto& rule : plan.rules) {
+    if (!rule.vlink_forwarder) rule.number = plan.flowrule_numbers.at(rule.flowrule_id);
+  }
 
   for (size_t s = 0; s < graph.sfs.size(); ++s) {
     const graph::Sf& sf = graph.sfs[s];
@@ -104,11 +151,13 @@ Result<GraphNetworkPlan> NetworkManager::plan(
                         "an SF has at most " + std::to_string(kMaxPortsPerSf) + " ports"});
       continue;
     }
+    auto number = plan.sf_numbers.find(sf.id);
+    if (number == plan.sf_numbers.end()) continue;  // reported above
     for (size_t p = 0; p < sf.ports.size(); ++p) {
       // "cg<graph>s<sf>p<port>": at most 13 characters, so drivers can suffix the peer's name.
-      PortSpec spec{
-          "cg" + std::to_string(index) + "s" + std::to_string(s) + "p" + std::to_string(p),
-          technology(sf.id)};
+      PortSpec spec{"cg" + std::to_string(index) + "s" + std::to_string(number->second) + "p" +
+                        std::to_string(p),
+                    technology(sf.id)};
       plan.sf_ports.push_back(SfPortPlan{sf.id, sf.ports[p].id, std::move(spec)});
     }
   }
@@ -177,9 +226,9 @@ Result<void> NetworkManager::destroyGraphLsi(const GraphNetworkPlan& plan) {
 }
 
 uint64_t NetworkManager::cookieOf(uint32_t graph_index, const SplitRule& rule) {
-  // Flowrules are numbered from 1; forwarders carry their vlink with the top bit set.
-  uint64_t low = rule.vlink_forwarder ? 0x80000000u | rule.in.vlink
-                                      : static_cast<uint32_t>(rule.flowrule_index + 1);
+  // Flowrules are numbered from 1 (stable across updates); forwarders carry their vlink with the
+  // top bit set.
+  uint64_t low = rule.vlink_forwarder ? 0x80000000u | rule.in.vlink : rule.number;
   return (static_cast<uint64_t>(graph_index) << 32) | low;
 }
 
@@ -237,7 +286,13 @@ Result<void> NetworkManager::checkLsi0Conflicts(const GraphNetworkPlan& plan,
     Lsi0Key key{rule.in_port, rule.priority, rule.fields};
     for (const auto& [owned, graph_index] : lsi0_owners_) {
       if (owned == key && graph_index != plan.index) {
-        uint32_t flowrule = static_cast<uint32_t>(rule.cookie & 0x7fffffff) - 1;
+        // The cookie carries the flowrule's number; the pointer wants its position.
+        size_t flowrule = 0;
+        for (const auto& r : plan.rules) {
+          if (!r.vlink_forwarder && cookieOf(plan.index, r) == rule.cookie) {
+            flowrule = r.flowrule_index;
+          }
+        }
         errors.push_back(
             {"/sffg/flowrules/" + std::to_string(flowrule),
              "another graph (" + lsiName(graph_index) +
@@ -266,9 +321,7 @@ Result<void> NetworkManager::installGraphRules(const GraphNetworkPlan& plan,
       if (!(r.cookie & 0x80000000u)) owned.push_back(r);
     }
     CORCH_TRY(checkLsi0Conflicts(plan, owned));
-    std::lock_guard lock(owners_mu_);
-    for (const auto& r : owned)
-      lsi0_owners_.push_back({{r.in_port, r.priority, r.fields}, plan.index});
+    claimLsi0(plan.index, owned);
   }
   auto done = driver_.installRules(lsi, *rules);
   if (!done && side == Side::Lsi0) releaseLsi0(plan.index);
@@ -286,6 +339,99 @@ Result<void> NetworkManager::removeGraphRules(const GraphNetworkPlan& plan, Side
   if (!done) return std::move(done).error().context("cannot remove rules of " + plan.lsi);
   if (side == Side::Lsi0) releaseLsi0(plan.index);
   return Ok();
+}
+
+Result<std::vector<VlinkInfo>> NetworkManager::addVlinks(const GraphNetworkPlan& plan,
+                                                         const GraphNetwork& network) {
+  const auto have = static_cast<uint32_t>(network.lsi.vlinks.size());
+  if (plan.vlinks.count <= have) return std::vector<VlinkInfo>{};
+  // Names unlike createLsi's ("<lsi>-vl<k>a") and unique per update: the first new index.
+  auto made = driver_.connectLsis(options_.lsi0, plan.lsi, plan.vlinks.count - have,
+                                  plan.lsi + "-vx" + std::to_string(have) + "-");
+  if (!made) return std::move(made).error().context("cannot add vlinks to " + plan.lsi);
+  return made;
+}
+
+Result<void> NetworkManager::removeVlinks(const std::vector<VlinkInfo>& vlinks) {
+  if (vlinks.empty()) return Ok();
+  return driver_.destroyVlinks(vlinks);
+}
+
+Result<std::vector<PortInfo>> NetworkManager::createSfPorts(const GraphNetworkPlan& plan,
+                                                            const std::vector<SfPortPlan>& ports) {
+  if (ports.empty()) return std::vector<PortInfo>{};
+  std::vector<PortSpec> specs;
+  for (const auto& p : ports) specs.push_back(p.spec);
+  auto made = driver_.createPorts(plan.lsi, specs);
+  if (!made) return std::move(made).error().context("cannot create SF ports on " + plan.lsi);
+  if (made->size() != ports.size()) {
+    return Error(ErrorCode::Internal, "the vSwitch made " + std::to_string(made->size()) + " of " +
+                                          std::to_string(ports.size()) + " SF ports on " +
+                                          plan.lsi);
+  }
+  return made;
+}
+
+Result<void> NetworkManager::destroySfPorts(const GraphNetworkPlan& plan,
+                                            const std::vector<std::string>& names) {
+  if (names.empty()) return Ok();
+  auto done = driver_.destroyPorts(plan.lsi, names);
+  if (!done) return std::move(done).error().context("cannot destroy SF ports of " + plan.lsi);
+  return Ok();
+}
+
+Result<void> NetworkManager::installRules(const GraphNetworkPlan& plan, Side side,
+                                          const std::vector<TsRule>& rules) {
+  if (rules.empty()) return Ok();
+  const std::string& lsi = side == Side::Lsi0 ? options_.lsi0 : plan.lsi;
+  std::vector<TsRule> owned;
+  if (side == Side::Lsi0) {
+    for (const auto& r : rules) {
+      if (!(r.cookie & 0x80000000u)) owned.push_back(r);
+    }
+    CORCH_TRY(checkLsi0Conflicts(plan, owned));
+    claimLsi0(plan.index, owned);
+  }
+  auto done = driver_.installRules(lsi, rules);
+  if (!done) {
+    if (side == Side::Lsi0) releaseLsi0(plan.index, owned);
+    return std::move(done).error().context("cannot install rules of graph-LSI " + plan.lsi +
+                                           " on " + lsi);
+  }
+  return Ok();
+}
+
+Result<void> NetworkManager::removeRules(const GraphNetworkPlan& plan, Side side,
+                                         const std::vector<TsRule>& rules) {
+  if (rules.empty()) return Ok();
+  const std::string& lsi = side == Side::Lsi0 ? options_.lsi0 : plan.lsi;
+  auto done = driver_.removeRules(lsi, rules);
+  if (!done) {
+    return std::move(done).error().context("cannot remove rules of graph-LSI " + plan.lsi +
+                                           " from " + lsi);
+  }
+  if (side == Side::Lsi0) releaseLsi0(plan.index, rules);
+  return Ok();
+}
+
+void NetworkManager::claimLsi0(uint32_t graph_index, const std::vector<TsRule>& rules) {
+  std::lock_guard lock(owners_mu_);
+  for (const auto& r : rules) {
+    std::pair<Lsi0Key, uint32_t> owner{{r.in_port, r.priority, r.fields}, graph_index};
+    if (std::find(lsi0_owners_.begin(), lsi0_owners_.end(), owner) == lsi0_owners_.end()) {
+      lsi0_owners_.push_back(std::move(owner));
+    }
+  }
+}
+
+void NetworkManager::releaseLsi0(uint32_t graph_index, const std::vector<TsRule>& rules) {
+  std::lock_guard lock(owners_mu_);
+  for (const auto& r : rules) {
+    Lsi0Key key{r.in_port, r.priority, r.fields};
+    std::erase_if(lsi0_owners_, [&](const auto& owner) {
+      return owner.second == graph_index && owner.first == key;
+    });
+  }
 }
 
 void NetworkManager::releaseLsi0(uint32_t graph_index) {

@@ -7,12 +7,21 @@
 // be deployed is refused before anything is created. The build calls are each undone by one
 // matching call (destroyGraphLsi, removeGraphRules), which the node manager records in the
 // graph's undo log.
+//
+// Updates (a PUT on a deployed graph). plan() given the deployed plan keeps what identifies the
+// built parts: vlink indices (Algorithm 1 with a previous plan), SF numbers (hence SF port names)
+// and flowrule numbers (hence cookies). The rules of the two versions can then be compared as
+// TsRules (diffRules) and only the difference applied: addVlinks, createSfPorts, installRules and
+// removeRules are the finer-grained build calls, each undone by its counterpart (removeVlinks,
+// destroySfPorts, removeRules / installRules). The LSI-0 registry follows installRules and
+// removeRules rule by rule.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +56,18 @@ struct GraphNetworkPlan {
   std::vector<SplitRule> rules;
   std::vector<SfPortPlan> sf_ports;                   // in graph order
   std::map<std::string, std::string> sap_interfaces;  // interface SAP id -> LSI-0 port name
+  // Stable numbers, kept across updates: an SF's number names its ports ("cg<graph>s<n>p<port>"),
+  // a flowrule's number (from 1) is the low half of its rules' cookies.
+  std::map<std::string, uint32_t> sf_numbers;        // SF id -> number (0-based)
+  std::map<std::string, uint32_t> flowrule_numbers;  // flowrule id -> number (from 1)
+};
+
+// What plan() keeps of a deployed version of the graph (all empty for a first deploy).
+struct PlanBase {
+  const GraphNetworkPlan* previous = nullptr;
+  // SFs that are rebuilt (restarted): they take a new number, so that their new ports can be
+  // made while the old ones still exist.
+  std::set<std::string> renumber;
 };
 
 // What was built for a graph on the switch.
@@ -68,9 +89,12 @@ class NetworkManager {
 
   // Plans a graph's network. technology(sf_id) gives the port technology its implementation
   // wants. Errors carry the JSON pointer of the offending field.
-  Result<GraphNetworkPlan> plan(
-      const graph::Graph& graph, uint32_t index,
-      const std::function<PortTechnology(const std::string&)>& technology) const;
+  // With base.previous, the plan keeps the previous one's vlink indices, SF numbers (except
+  // base.renumber's) and flowrule numbers; new SFs and flowrules take the smallest number used by
+  // neither version, so no name or cookie of a removed part is reused in the same update.
+  Result<GraphNetworkPlan> plan(const graph::Graph& graph, uint32_t index,
+                                const std::function<PortTechnology(const std::string&)>& technology,
+                                const PlanBase& base = {}) const;
 
   // Creates the graph-LSI, its SF ports and vlinks (one batch). Undo: destroyGraphLsi.
   Result<GraphNetwork> createGraphLsi(const GraphNetworkPlan& plan);
@@ -81,11 +105,32 @@ class NetworkManager {
                                  Side side);
   Result<void> removeGraphRules(const GraphNetworkPlan& plan, Side side);
 
+  // Grows the graph-LSI's vlinks to plan.vlinks.count; returns the vlinks made (empty if none
+  // was needed), to append to network.lsi.vlinks. Undo: removeVlinks.
+  Result<std::vector<VlinkInfo>> addVlinks(const GraphNetworkPlan& plan,
+                                           const GraphNetwork& network);
+  Result<void> removeVlinks(const std::vector<VlinkInfo>& vlinks);
+
+  // Creates some SF ports of the plan on its graph-LSI, all or nothing; the result is in the order
+  // of `ports`. Undo: destroySfPorts.
+  Result<std::vector<PortInfo>> createSfPorts(const GraphNetworkPlan& plan,
+                                              const std::vector<SfPortPlan>& ports);
+  Result<void> destroySfPorts(const GraphNetworkPlan& plan, const std::vector<std::string>& names);
+
+  // Installs (OpenFlow add: a rule of the same key is replaced) or removes (strictly, by key)
+  // some rules of the graph on one side, as one batch. On LSI-0, installRules claims their keys
+  // for the graph (Conflict if another graph has one) and removeRules releases them.
+  Result<void> installRules(const GraphNetworkPlan& plan, Side side,
+                            const std::vector<TsRule>& rules);
+  Result<void> removeRules(const GraphNetworkPlan& plan, Side side,
+                           const std::vector<TsRule>& rules);
+
   // The traffic steering rules of one side, with port numbers (for installation and tests).
   Result<std::vector<TsRule>> resolveRules(const GraphNetworkPlan& plan,
                                            const GraphNetwork& network, Side side) const;
 
-  // The cookie of a split rule: the graph index in the high 32 bits.
+  // The cookie of a split rule: the graph index in the high 32 bits, the flowrule's number (or
+  // 0x80000000 | vlink for a forwarder) in the low ones.
   static uint64_t cookieOf(uint32_t graph_index, const SplitRule& rule);
   static constexpr uint64_t kGraphCookieMask = 0xffffffff00000000ull;
 
@@ -110,6 +155,8 @@ class NetworkManager {
                                   const std::vector<TsRule>& rules) const;
 
   void releaseLsi0(uint32_t graph_index);
+  void claimLsi0(uint32_t graph_index, const std::vector<TsRule>& rules);
+  void releaseLsi0(uint32_t graph_index, const std::vector<TsRule>& rules);
 
   std::map<std::string, uint32_t> lsi0_ports_;  // physical port -> number on LSI-0
   mutable std::mutex owners_mu_;

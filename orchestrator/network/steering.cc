@@ -1,5 +1,6 @@
 #include "network/steering.h"
 
+#include <algorithm>
 #include <set>
 
 namespace corch::network {
@@ -25,21 +26,47 @@ Result<Side> sideOf(const graph::Graph& graph, const graph::PortRef& port) {
                                            " is not supported by this node yet");
 }
 
-Result<VlinkPlan> createVlinks(const graph::Graph& graph) {
-  VlinkPlan plan;
-  uint32_t to_lsi0 = 0;
-  uint32_t to_graph = 0;
+Result<VlinkPlan> createVlinks(const graph::Graph& graph, const VlinkPlan* previous) {
+  // The ports that need a vlink, in rule order (the order decides the indices of a first plan).
+  std::vector<std::pair<graph::PortRef, Side>> needed;
+  std::map<graph::PortRef, Side> seen;
   for (const auto& rule : graph.rules) {
     auto in_side = sideOf(graph, rule.port_in);
     if (!in_side) return std::move(in_side).error();
     for (const auto& out : rule.outputs) {
       auto out_side = sideOf(graph, out);
       if (!out_side) return std::move(out_side).error();
-      if (*out_side == *in_side || plan.vlink_of.count(out)) continue;
-      plan.vlink_of[out] = *out_side == Side::GraphLsi ? to_graph++ : to_lsi0++;
+      if (*out_side == *in_side || seen.count(out)) continue;
+      seen[out] = *out_side;
+      needed.push_back({out, *out_side});
     }
   }
-  plan.count = std::max(to_lsi0, to_graph);
+  VlinkPlan plan;
+  // (index, far side) taken: each vlink carries one port in each direction.
+  std::set<std::pair<uint32_t, Side>> taken;
+  if (previous) {
+    for (const auto& [port, side] : needed) {
+      auto index = previous->vlink_of.find(port);
+      auto old_side = previous->side_of.find(port);
+      if (index == previous->vlink_of.end() || old_side == previous->side_of.end() ||
+          old_side->second != side) {
+        continue;
+      }
+      plan.vlink_of[port] = index->second;
+      plan.side_of[port] = side;
+      taken.insert({index->second, side});
+    }
+  }
+  for (const auto& [port, side] : needed) {
+    if (plan.vlink_of.count(port)) continue;
+    uint32_t k = 0;
+    while (taken.count({k, side})) ++k;
+    plan.vlink_of[port] = k;
+    plan.side_of[port] = side;
+    taken.insert({k, side});
+  }
+  plan.count = previous ? previous->count : 0;
+  for (const auto& [index, side] : taken) plan.count = std::max(plan.count, index + 1);
   return plan;
 }
 
@@ -83,6 +110,42 @@ std::vector<SplitRule> splitRules(const graph::Graph& graph, const VlinkPlan& vl
   }
   for (auto& fwd : forwarders) out.push_back(std::move(fwd));
   return out;
+}
+
+}  // namespace corch::network
+
+namespace corch::network {
+
+bool sameKey(const TsRule& a, const TsRule& b) {
+  return a.in_port == b.in_port && a.priority == b.priority && a.fields == b.fields;
+}
+
+RuleDiff diffRules(const std::vector<TsRule>& installed, const std::vector<TsRule>& wanted) {
+  RuleDiff d;
+  for (const auto& w : wanted) {
+    bool same = false;
+    const TsRule* replaced = nullptr;
+    for (const auto& i : installed) {
+      if (!sameKey(i, w)) continue;
+      if (i == w) {
+        same = true;
+      } else {
+        replaced = &i;
+      }
+    }
+    if (same) {
+      ++d.unchanged;
+      continue;
+    }
+    d.install.push_back(w);
+    if (replaced) d.replaced.push_back(*replaced);
+  }
+  for (const auto& i : installed) {
+    bool kept = false;
+    for (const auto& w : wanted) kept = kept || sameKey(i, w);
+    if (!kept) d.remove.push_back(i);
+  }
+  return d;
 }
 
 }  // namespace corch::network

@@ -24,11 +24,18 @@ Result<Side> sideOf(const graph::Graph& graph, const graph::PortRef& port);
 // Algorithm 1: one vlink per distinct output port that a rule must reach across the two LSIs.
 // The k-th port reached from LSI-0 and the k-th port reached from the graph-LSI share vlink k
 // (one vlink carries traffic both ways), so count = max of the two.
+//
+// Updates. With `previous` (the plan of the deployed version of the graph), a port that still
+// needs a vlink in the same direction keeps its index, and a new port takes the smallest index
+// free in its direction; count never shrinks below previous->count (vlinks left unused stay, to
+// be reused by a later update): the vlinks that exist stay valid and unchanged rules through
+// them stay identical.
 struct VlinkPlan {
   std::map<graph::PortRef, uint32_t> vlink_of;  // output port -> vlink index (0-based)
+  std::map<graph::PortRef, Side> side_of;       // output port -> its side (the vlink's far end)
   uint32_t count = 0;
 };
-Result<VlinkPlan> createVlinks(const graph::Graph& graph);
+Result<VlinkPlan> createVlinks(const graph::Graph& graph, const VlinkPlan* previous = nullptr);
 
 // One end of a split rule: a port of the graph, or one end of a vlink.
 struct Endpoint {
@@ -44,6 +51,7 @@ struct SplitRule {
   Side side = Side::Lsi0;
   std::string flowrule_id;  // the flowrule it came from (for vlink forwarders: the first one)
   size_t flowrule_index = 0;
+  uint32_t number = 0;  // the flowrule's stable number in its graph (its cookie), set by plan()
   bool vlink_forwarder = false;  // a "vlink -> port" rule shared by every flowrule using it
   uint16_t priority = 0;
   Endpoint in;
@@ -61,5 +69,17 @@ inline constexpr uint16_t kVlinkForwarderPriority = 1;
 // their vlink), and each vlink used gets one forwarder on the far LSI (match the vlink, output
 // the port). Forwarders are emitted once per vlink and direction, not once per flowrule.
 std::vector<SplitRule> splitRules(const graph::Graph& graph, const VlinkPlan& vlinks);
+
+// The difference between the rules installed on one LSI and the rules wanted there, rules being
+// the same OpenFlow rule when their input port, priority and match are equal (their key).
+struct RuleDiff {
+  std::vector<TsRule> install;   // wanted rules not installed exactly so (new or changed)
+  std::vector<TsRule> replaced;  // installed rules that an `install` rule of the same key replaces
+  std::vector<TsRule> remove;    // installed rules whose key is not wanted any more
+  size_t unchanged = 0;          // wanted rules installed exactly so: left alone
+};
+RuleDiff diffRules(const std::vector<TsRule>& installed, const std::vector<TsRule>& wanted);
+// Whether two rules are the same OpenFlow rule (input port, priority and match).
+bool sameKey(const TsRule& a, const TsRule& b);
 
 }  // namespace corch::network

@@ -3,11 +3,14 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "corch/log.h"
+#include "graph/diff.h"
 #include "resolver/executable.h"
 
 namespace corch::node {
@@ -16,6 +19,41 @@ namespace {
 log::Logger lg("node");
 
 constexpr size_t kMaxLogBytes = 1 << 20;  // functionLog returns at most the last 1 MiB
+
+resolver::Resources sumOf(const std::vector<resolver::Resolution>& resolutions) {
+  resolver::Resources sum;
+  for (const auto& r : resolutions) {
+    sum.cpu_cores += r.tmpl.cpu_cores;
+    sum.memory_mb += r.tmpl.memory_mb;
+    sum.disk_mb += r.tmpl.disk_mb;
+  }
+  return sum;
+}
+
+// The node as the resolver sees it for an update: what the graph holds is free for its new
+// version.
+class OwnResourcesFree final : public resolver::NodeView {
+ public:
+  OwnResourcesFree(const resolver::NodeView& node, resolver::Resources own)
+      : node_(node), own_(own) {}
+  Result<void> driverUsable(const std::string& type) const override {
+    return node_.driverUsable(type);
+  }
+  bool dependencyPresent(const std::string& dependency) const override {
+    return node_.dependencyPresent(dependency);
+  }
+  resolver::Resources freeResources() const override {
+    resolver::Resources free = node_.freeResources();
+    free.cpu_cores += own_.cpu_cores;
+    free.memory_mb += own_.memory_mb;
+    free.disk_mb += own_.disk_mb;
+    return free;
+  }
+
+ private:
+  const resolver::NodeView& node_;
+  resolver::Resources own_;
+};
 
 PortTechnology technologyOf(const std::string& name) {
   if (name == "tap") return PortTechnology::Tap;
@@ -57,13 +95,15 @@ resolver::Resources probeCapacity(const std::string& path) {
   return r;
 }
 
-// What was built for a deployed graph, and how to undo it.
+// What a deployed graph owns (see node_manager.h): the undo of all of it is rebuilt from this.
 struct NodeManager::Deployed {
   graph::Graph graph;
   network::GraphNetworkPlan plan;
   network::GraphNetwork network;
-  std::vector<compute::Function> functions;
-  state::UndoLog undo;
+  std::map<std::string, compute::Function> functions;  // by SF id
+  // Removals an update could not finish after it committed (a function or ports that would not
+  // go): retried by DELETE.
+  state::UndoLog leftovers;
 };
 
 struct NodeManager::Record {
@@ -99,7 +139,7 @@ void NodeManager::shutdown() {
   for (auto& [id, record] : graphs) {
     if (!record->deployed) continue;
     CORCH_LOG(lg, Info) << "removing graph " << id;
-    auto done = record->deployed->undo.rollback();
+    auto done = teardownLog(*record->deployed).rollback();
     if (!done) CORCH_LOG(lg, Error) << "graph " << id << ": " << done.error().message();
   }
   std::lock_guard lock(mu_);
@@ -153,6 +193,50 @@ uint32_t NodeManager::allocateIndexLocked() const {
   return 0;  // plan() refuses index 0 with ResourceExhausted
 }
 
+state::UndoLog NodeManager::teardownLog(const Deployed& d) {
+  // The entries a deploy records, in its order (rollback runs them backwards).
+  state::UndoLog log;
+  const network::GraphNetworkPlan p = d.plan;
+  log.record("graph-LSI " + p.lsi, [this, p] { return network_.destroyGraphLsi(p); });
+  for (const auto& e : d.leftovers.entries()) log.record(e.what, e.undo);
+  for (const auto& sf : d.graph.sfs) {
+    auto it = d.functions.find(sf.id);
+    if (it == d.functions.end()) continue;
+    const compute::Function f = it->second;
+    log.record("function " + f.spec.instance, [this, f] { return compute_.destroy(f); });
+    log.record("function " + f.spec.instance + " running", [this, f] { return compute_.stop(f); });
+  }
+  for (network::Side side : {network::Side::GraphLsi, network::Side::Lsi0}) {
+    log.record(std::string("rules on ") + std::string(network::toString(side)),
+               [this, p, side] { return network_.removeGraphRules(p, side); });
+  }
+  return log;
+}
+
+compute::Function NodeManager::functionOf(const std::string& id, const graph::Sf& sf,
+                                          const resolver::Resolution& r,
+                                          const network::GraphNetwork& network) const {
+  compute::Function f;
+  f.type = r.tmpl.type;
+  SfSpec& s = f.spec;
+  s.graph_id = id;
+  s.sf_id = sf.id;
+  s.instance = compute_.instanceName(id, sf.id);
+  s.template_id = r.tmpl.id;
+  s.image = r.image_path;
+  s.config_json = r.config_json;
+  s.timeout = compute_.options().timeout;
+  s.log_path = compute_.logPath(id, sf.id);
+  s.cpu_cores = r.tmpl.cpu_cores;
+  s.memory_mb = r.tmpl.memory_mb;
+  for (const auto& port : sf.ports) {
+    const PortInfo& info = network.sf_ports.at({sf.id, port.id});
+    s.ports.push_back(
+        SfPortBinding{port.id, port.name, info.peer_ifname, technologyOf(r.tmpl.port_technology)});
+  }
+  return f;
+}
+
 Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
     const std::string& id, const graph::Graph& graph, Record& record,
     std::vector<std::string>& changes) {
@@ -164,14 +248,8 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
     auto resolved = resolver_.resolve(graph, *this);
     if (!resolved) return std::move(resolved).error();
     resolutions = std::move(*resolved);
-    resolver::Resources sum;
-    for (const auto& r : resolutions) {
-      sum.cpu_cores += r.tmpl.cpu_cores;
-      sum.memory_mb += r.tmpl.memory_mb;
-      sum.disk_mb += r.tmpl.disk_mb;
-    }
     std::lock_guard lock(mu_);
-    record.reserved = sum;
+    record.reserved = sumOf(resolutions);
     record.index = index = allocateIndexLocked();
   }
   auto unreserve = [&] {
@@ -197,9 +275,10 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
   auto d = std::make_unique<Deployed>();
   d->graph = graph;
   d->plan = std::move(*plan);
+  state::UndoLog undo;  // this PUT's transaction
   auto fail = [&](Error error) -> Error {
     CORCH_LOG(lg, Info) << "graph " << id << ": " << error.message() << "; rolling back";
-    auto rolled = d->undo.rollback();
+    auto rolled = undo.rollback();
     unreserve();
     if (!rolled)
       return Error(error.code(), error.message() + " (" + rolled.error().message() + ")",
@@ -211,59 +290,339 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
   if (!net) return fail(std::move(net).error());
   d->network = std::move(*net);
   const network::GraphNetworkPlan& p = d->plan;
-  d->undo.record("graph-LSI " + p.lsi, [this, p] { return network_.destroyGraphLsi(p); });
+  undo.record("graph-LSI " + p.lsi, [this, p] { return network_.destroyGraphLsi(p); });
   changes.push_back("graph-LSI " + p.lsi + " created with " + std::to_string(p.sf_ports.size()) +
                     " SF port(s) and " + std::to_string(p.vlinks.count) + " vlink(s)");
   setProgress(record, 40);
 
+  std::vector<compute::Function> functions;
   for (const auto& sf : graph.sfs) {
-    const resolver::Resolution& r = *by_sf.at(sf.id);
-    compute::Function f;
-    f.type = r.tmpl.type;
-    SfSpec& s = f.spec;
-    s.graph_id = id;
-    s.sf_id = sf.id;
-    s.instance = compute_.instanceName(id, sf.id);
-    s.template_id = r.tmpl.id;
-    s.image = r.image_path;
-    s.config_json = r.config_json;
-    s.timeout = compute_.options().timeout;
-    s.log_path = compute_.logPath(id, sf.id);
-    s.cpu_cores = r.tmpl.cpu_cores;
-    s.memory_mb = r.tmpl.memory_mb;
-    for (const auto& port : sf.ports) {
-      const PortInfo& info = d->network.sf_ports.at({sf.id, port.id});
-      s.ports.push_back(SfPortBinding{port.id, port.name, info.peer_ifname,
-                                      technologyOf(r.tmpl.port_technology)});
-    }
-    d->functions.push_back(std::move(f));
+    functions.push_back(functionOf(id, sf, *by_sf.at(sf.id), d->network));
   }
-  auto outcome = compute_.createAndStart(d->functions);
-  for (size_t i = 0; i < d->functions.size(); ++i) {
-    const compute::Function& f = d->functions[i];
-    if (outcome.created[i]) {
-      d->undo.record("function " + f.spec.instance, [this, f] { return compute_.destroy(f); });
-    }
-    if (outcome.started[i]) {
-      d->undo.record("function " + f.spec.instance + " running",
-                     [this, f] { return compute_.stop(f); });
-      changes.push_back("sf " + f.spec.sf_id + " started as " + f.spec.template_id + " (" + f.type +
-                        ")");
-    }
-  }
+  auto outcome = compute_.createAndStart(functions);
+  recordFunctions(undo, functions, outcome, changes, "started");
   if (outcome.error) return fail(std::move(*outcome.error));
+  for (auto& f : functions) d->functions[f.spec.sf_id] = std::move(f);
   setProgress(record, 80);
 
   for (network::Side side : {network::Side::GraphLsi, network::Side::Lsi0}) {
     auto installed = network_.installGraphRules(p, d->network, side);
     if (!installed) return fail(std::move(installed).error());
-    d->undo.record(std::string("rules on ") + std::string(network::toString(side)),
-                   [this, p, side] { return network_.removeGraphRules(p, side); });
+    undo.record(std::string("rules on ") + std::string(network::toString(side)),
+                [this, p, side] { return network_.removeGraphRules(p, side); });
   }
   size_t lsi0 = 0;
   for (const auto& rule : p.rules) lsi0 += rule.side == network::Side::Lsi0;
   changes.push_back(std::to_string(lsi0) + " rule(s) on LSI-0 and " +
                     std::to_string(p.rules.size() - lsi0) + " on " + p.lsi);
+  return d;
+}
+
+void NodeManager::recordFunctions(state::UndoLog& undo, const std::vector<compute::Function>& fs,
+                                  const compute::BatchOutcome& outcome,
+                                  std::vector<std::string>& changes, const std::string& verb) {
+  for (size_t i = 0; i < fs.size(); ++i) {
+    const compute::Function& f = fs[i];
+    if (outcome.created[i]) {
+      undo.record("function " + f.spec.instance, [this, f] { return compute_.destroy(f); });
+    }
+    if (outcome.started[i]) {
+      undo.record("function " + f.spec.instance + " running",
+                  [this, f] { return compute_.stop(f); });
+      changes.push_back("sf " + f.spec.sf_id + " " + verb + " as " + f.spec.template_id + " (" +
+                        f.type + ")");
+    }
+  }
+}
+
+Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
+    const std::string& id, const graph::Graph& graph, Record& record, Deployed& old,
+    std::vector<std::string>& changes) {
+  using network::Side;
+  // Resolve and admit: the graph's own reservation is free for its new version. Until the update
+  // is over the graph holds the larger of the two, so that a rollback finds room.
+  std::vector<resolver::Resolution> resolutions;
+  resolver::Resources before_reserved;
+  resolver::Resources after_reserved;
+  {
+    std::lock_guard admission(admission_mu_);
+    {
+      std::lock_guard lock(mu_);
+      before_reserved = record.reserved;
+    }
+    OwnResourcesFree view(*this, before_reserved);
+    auto resolved = resolver_.resolve(graph, view);
+    if (!resolved) return std::move(resolved).error();
+    resolutions = std::move(*resolved);
+    after_reserved = sumOf(resolutions);
+    std::lock_guard lock(mu_);
+    record.reserved =
+        resolver::Resources{std::max(before_reserved.cpu_cores, after_reserved.cpu_cores),
+                            std::max(before_reserved.memory_mb, after_reserved.memory_mb),
+                            std::max(before_reserved.disk_mb, after_reserved.disk_mb)};
+  }
+  auto restoreReservation = [&] {
+    std::lock_guard lock(mu_);
+    record.reserved = before_reserved;
+  };
+  setProgress(record, 10);
+
+  std::map<std::string, const resolver::Resolution*> by_sf;
+  for (const auto& r : resolutions) by_sf[r.sf_id] = &r;
+  const graph::GraphDiff gd = graph::diff(old.graph, graph);
+
+  // Which SFs are kept running, which are (re)built and which go.
+  std::set<std::string> kept;
+  std::set<std::string> added;
+  std::set<std::string> changed;
+  std::vector<std::string> removed;
+  for (const auto& sf : graph.sfs) {
+    auto running = old.functions.find(sf.id);
+    const graph::Sf* before = old.graph.findSf(sf.id);
+    if (running == old.functions.end() || !before) {
+      added.insert(sf.id);
+      continue;
+    }
+    bool same = *before == sf;
+    if (same) {
+      // Same in the graph; also the same implementation and configuration after resolution.
+      compute::Function want = functionOf(id, sf, *by_sf.at(sf.id), old.network);
+      const SfSpec& a = running->second.spec;
+      const SfSpec& b = want.spec;
+      same = running->second.type == want.type && a.template_id == b.template_id &&
+             a.image == b.image && a.config_json == b.config_json && a.cpu_cores == b.cpu_cores &&
+             a.memory_mb == b.memory_mb && a.ports.size() == b.ports.size();
+      for (size_t i = 0; same && i < a.ports.size(); ++i) {
+        same = a.ports[i].port_id == b.ports[i].port_id &&
+               a.ports[i].port_name == b.ports[i].port_name &&
+               a.ports[i].technology == b.ports[i].technology;
+      }
+    }
+    (same ? kept : changed).insert(sf.id);
+  }
+  for (const auto& sf : old.graph.sfs) {
+    if (!graph.findSf(sf.id) && old.functions.count(sf.id)) removed.push_back(sf.id);
+  }
+
+  auto plan = network_.plan(
+      graph, record.index,
+      [&](const std::string& sf_id) {
+        auto it = by_sf.find(sf_id);
+        return it == by_sf.end() ? PortTechnology::Veth
+                                 : technologyOf(it->second->tmpl.port_technology);
+      },
+      network::PlanBase{&old.plan, changed});
+  if (!plan) {
+    restoreReservation();
+    return std::move(plan).error();
+  }
+  setProgress(record, 20);
+
+  auto d = std::make_unique<Deployed>();
+  d->graph = graph;
+  d->plan = std::move(*plan);
+  d->network.lsi = old.network.lsi;
+  for (const auto& [key, port] : old.network.sf_ports) {
+    if (kept.count(key.first)) d->network.sf_ports[key] = port;
+  }
+  for (const auto& sfid : kept) d->functions[sfid] = old.functions.at(sfid);
+  for (const auto& e : old.leftovers.entries()) d->leftovers.record(e.what, e.undo);
+
+  state::UndoLog undo;            // this update's transaction
+  std::vector<std::string> done;  // changes, reported only if the update commits
+  auto fail = [&](Error error) -> Error {
+    CORCH_LOG(lg, Info) << "graph " << id << ": update failed: " << error.message()
+                        << "; returning to the previous version";
+    auto rolled = undo.rollback();
+    restoreReservation();
+    if (!rolled) {
+      return Error(error.code(), error.message() + " (" + rolled.error().message() + ")",
+                   error.fields());
+    }
+    return error;
+  };
+
+  // 1. More vlinks, if Algorithm 1 needs them; the existing ones keep their index.
+  auto vlinks = network_.addVlinks(d->plan, d->network);
+  if (!vlinks) return fail(std::move(vlinks).error());
+  if (!vlinks->empty()) {
+    undo.record("vlinks added to " + d->plan.lsi,
+                [this, v = *vlinks] { return network_.removeVlinks(v); });
+    for (const auto& v : *vlinks) d->network.lsi.vlinks.push_back(v);
+    done.push_back(std::to_string(vlinks->size()) + " vlink(s) added");
+  }
+
+  // 2. Ports of the SFs to build (changed ones have new names: the old ports still exist).
+  std::vector<network::SfPortPlan> new_ports;
+  std::vector<std::string> new_names;
+  for (const auto& port : d->plan.sf_ports) {
+    if (added.count(port.sf_id) || changed.count(port.sf_id)) {
+      new_ports.push_back(port);
+      new_names.push_back(port.spec.name);
+    }
+  }
+  auto made = network_.createSfPorts(d->plan, new_ports);
+  if (!made) return fail(std::move(made).error());
+  if (!new_ports.empty()) {
+    undo.record("SF ports added to " + d->plan.lsi,
+                [this, p = d->plan, new_names] { return network_.destroySfPorts(p, new_names); });
+  }
+  for (size_t i = 0; i < new_ports.size(); ++i) {
+    d->network.sf_ports[{new_ports[i].sf_id, new_ports[i].port_id}] = (*made)[i];
+  }
+  d->network.lsi.ports.clear();
+  for (const auto& [key, port] : d->network.sf_ports) d->network.lsi.ports.push_back(port);
+  setProgress(record, 30);
+
+  // 3. Changed SFs: the old function goes first (the new one has its instance name). Its undo
+  // builds the old one again, on its old port names, and fixes the graph-LSI's rules if the
+  // recreated ports got other numbers.
+  for (const auto& sf : graph.sfs) {
+    if (!changed.count(sf.id)) continue;
+    const compute::Function f = old.functions.at(sf.id);
+    auto stopped = compute_.stop(f);
+    if (!stopped) return fail(std::move(stopped).error());
+    const std::string sf_id = sf.id;
+    undo.record("function " + f.spec.instance + " (previous version)",
+                [this, &old, sf_id]() -> Result<void> {
+                  compute::Function f = old.functions.at(sf_id);
+                  CORCH_TRY(compute_.destroy(f));
+                  auto stale = network_.resolveRules(old.plan, old.network, Side::GraphLsi);
+                  if (!stale) return std::move(stale).error();
+                  std::vector<network::SfPortPlan> ports;
+                  std::vector<std::string> names;
+                  for (const auto& p : old.plan.sf_ports) {
+                    if (p.sf_id != sf_id) continue;
+                    ports.push_back(p);
+                    names.push_back(p.spec.name);
+                  }
+                  CORCH_TRY(network_.destroySfPorts(old.plan, names));
+                  auto made = network_.createSfPorts(old.plan, ports);
+                  if (!made) return std::move(made).error();
+                  for (size_t i = 0; i < ports.size(); ++i) {
+                    old.network.sf_ports[{sf_id, ports[i].port_id}] = (*made)[i];
+                  }
+                  for (auto& b : f.spec.ports) {
+                    b.ifname = old.network.sf_ports.at({sf_id, b.port_id}).peer_ifname;
+                  }
+                  old.functions[sf_id] = f;
+                  auto outcome = compute_.createAndStart({f});
+                  if (outcome.error) return std::move(*outcome.error);
+                  auto fresh = network_.resolveRules(old.plan, old.network, Side::GraphLsi);
+                  if (!fresh) return std::move(fresh).error();
+                  auto rules = network::diffRules(*stale, *fresh);
+                  CORCH_TRY(network_.removeRules(old.plan, Side::GraphLsi, rules.remove));
+                  return network_.installRules(old.plan, Side::GraphLsi, rules.install);
+                });
+    auto destroyed = compute_.destroy(f);
+    if (!destroyed) return fail(std::move(destroyed).error());
+  }
+
+  // 4. Added and changed SFs, in parallel.
+  std::vector<compute::Function> functions;
+  for (const auto& sf : graph.sfs) {
+    if (added.count(sf.id) || changed.count(sf.id)) {
+      functions.push_back(functionOf(id, sf, *by_sf.at(sf.id), d->network));
+    }
+  }
+  if (!functions.empty()) {
+    auto outcome = compute_.createAndStart(functions);
+    std::vector<std::string> started;
+    recordFunctions(undo, functions, outcome, started, "started");
+    if (outcome.error) return fail(std::move(*outcome.error));
+    for (size_t i = 0; i < functions.size(); ++i) {
+      const compute::Function& f = functions[i];
+      done.push_back(changed.count(f.spec.sf_id)
+                         ? "sf " + f.spec.sf_id + " restarted as " + f.spec.template_id + " (" +
+                               f.type + ") on new ports: the " + f.type +
+                               " driver cannot change a running function"
+                         : started[i]);
+      d->functions[f.spec.sf_id] = f;
+    }
+  }
+  setProgress(record, 70);
+
+  // 5-6. Rules: the difference only. Installs first (graph-LSI, then LSI-0, as a deploy), so
+  // that traffic moved to new paths finds them; then removals (LSI-0 first).
+  std::map<Side, network::RuleDiff> diffs;
+  for (Side side : {Side::GraphLsi, Side::Lsi0}) {
+    auto before = network_.resolveRules(old.plan, old.network, side);
+    if (!before) return fail(std::move(before).error());
+    auto after = network_.resolveRules(d->plan, d->network, side);
+    if (!after) return fail(std::move(after).error());
+    diffs[side] = network::diffRules(*before, *after);
+  }
+  for (Side side : {Side::GraphLsi, Side::Lsi0}) {
+    const network::RuleDiff& rd = diffs[side];
+    auto installed = network_.installRules(d->plan, side, rd.install);
+    if (!installed) return fail(std::move(installed).error());
+    std::vector<TsRule> fresh;
+    for (const auto& r : rd.install) {
+      bool replaces = false;
+      for (const auto& x : rd.replaced) replaces = replaces || network::sameKey(x, r);
+      if (!replaces) fresh.push_back(r);
+    }
+    undo.record(std::string("rules installed on ") + std::string(network::toString(side)),
+                [this, p = d->plan, side, fresh, replaced = rd.replaced]() -> Result<void> {
+                  CORCH_TRY(network_.removeRules(p, side, fresh));
+                  return network_.installRules(p, side, replaced);
+                });
+  }
+  for (Side side : {Side::Lsi0, Side::GraphLsi}) {
+    const network::RuleDiff& rd = diffs[side];
+    auto removed_rules = network_.removeRules(old.plan, side, rd.remove);
+    if (!removed_rules) return fail(std::move(removed_rules).error());
+    undo.record(std::string("rules removed from ") + std::string(network::toString(side)),
+                [this, p = old.plan, side, rules = rd.remove] {
+                  return network_.installRules(p, side, rules);
+                });
+  }
+  for (Side side : {Side::Lsi0, Side::GraphLsi}) {
+    const network::RuleDiff& rd = diffs[side];
+    done.push_back("rules on " + std::string(network::toString(side)) + ": " +
+                   std::to_string(rd.install.size()) + " installed, " +
+                   std::to_string(rd.remove.size()) + " removed, " + std::to_string(rd.unchanged) +
+                   " untouched");
+  }
+  setProgress(record, 90);
+
+  // Committed. What is left are removals, which cannot break the new version: one that fails is
+  // kept as a leftover for DELETE.
+  for (auto it = removed.rbegin(); it != removed.rend(); ++it) {
+    const compute::Function f = old.functions.at(*it);
+    auto stopped = compute_.stop(f);
+    if (!stopped) {
+      CORCH_LOG(lg, Warn) << "graph " << id << ": " << stopped.error().message()
+                          << "; destroying it anyway";
+    }
+    auto destroyed = compute_.destroy(f);
+    if (!destroyed) {
+      CORCH_LOG(lg, Error) << "graph " << id << ": " << destroyed.error().message();
+      d->leftovers.record("function " + f.spec.instance + " (removed)",
+                          [this, f] { return compute_.destroy(f); });
+      done.push_back("sf " + *it + " removed, but its function could not be destroyed (" +
+                     destroyed.error().message() + "); DELETE retries");
+    } else {
+      done.push_back("sf " + *it + " stopped and removed");
+    }
+  }
+  std::vector<std::string> old_names;
+  for (const auto& port : old.plan.sf_ports) {
+    if (!kept.count(port.sf_id)) old_names.push_back(port.spec.name);
+  }
+  auto ports_gone = network_.destroySfPorts(old.plan, old_names);
+  if (!ports_gone) {
+    CORCH_LOG(lg, Error) << "graph " << id << ": " << ports_gone.error().message();
+    d->leftovers.record(
+        "SF ports of " + old.plan.lsi + " (removed)",
+        [this, p = old.plan, old_names] { return network_.destroySfPorts(p, old_names); });
+  }
+  {
+    std::lock_guard lock(mu_);
+    record.reserved = after_reserved;
+  }
+  for (auto& line : gd.describe()) changes.push_back(std::move(line));
+  for (auto& line : done) changes.push_back(std::move(line));
   return d;
 }
 
@@ -274,10 +633,11 @@ Result<PutOutcome> NodeManager::putGraph(const std::string& id, graph::Graph gra
   if (!record) return std::move(refused).error();
 
   PutOutcome outcome;
-  std::unique_ptr<Deployed> previous;
+  Deployed* old = nullptr;
   {
     std::lock_guard lock(mu_);
     outcome.created = !record->deployed;
+    old = record->deployed.get();
     if (record->deployed && record->deployed->graph == graph) {
       record->busy = false;
       record->status = GraphStatus{GraphState::Deployed, 100, std::nullopt};
@@ -285,55 +645,20 @@ Result<PutOutcome> NodeManager::putGraph(const std::string& id, graph::Graph gra
       return outcome;
     }
   }
-  // An update replaces the whole graph for now: the old one is removed, the new one built, and
-  // if that fails the old one is built again. (Diff-based updates keep unchanged parts running.)
-  if (!outcome.created) {
-    std::unique_ptr<Deployed> old;
-    {
-      std::lock_guard lock(mu_);
-      old = std::move(record->deployed);
-    }
-    auto removed = old->undo.rollback();
-    {
-      std::lock_guard lock(mu_);
-      record->reserved = {};
-      record->index = 0;
-    }
-    if (!removed) {
-      std::lock_guard lock(mu_);
-      record->status = GraphStatus{GraphState::Failed, 0, removed.error()};
-      record->busy = false;
-      return std::move(removed).error().context("cannot remove the previous version of " + id);
-    }
-    previous = std::move(old);
-    outcome.changes.push_back("previous version removed");
-  }
-
-  auto deployed = deploy(id, graph, *record, outcome.changes);
+  // The record is ours (busy) until release: `old` stays in it, unchanged by others.
+  auto deployed = old ? update(id, graph, *record, *old, outcome.changes)
+                      : deploy(id, graph, *record, outcome.changes);
+  std::lock_guard lock(mu_);
+  record->busy = false;
   if (!deployed) {
     Error error = std::move(deployed).error();
-    GraphStatus status{GraphState::Failed, 0, error};
-    if (previous) {
-      std::vector<std::string> ignored;
-      auto restored = deploy(id, previous->graph, *record, ignored);
-      if (restored) {
-        status = GraphStatus{GraphState::Deployed, 100, error};
-        std::lock_guard lock(mu_);
-        record->deployed = std::move(*restored);
-      } else {
-        CORCH_LOG(lg, Error) << "graph " << id << ": cannot restore the previous version: "
-                             << restored.error().message();
-      }
-    }
-    std::lock_guard lock(mu_);
-    record->status = std::move(status);
-    record->busy = false;
+    // A failed update leaves the previous version deployed; a failed deploy leaves nothing.
+    record->status =
+        GraphStatus{old ? GraphState::Deployed : GraphState::Failed, old ? 100 : 0, error};
     return error;
   }
-  std::lock_guard lock(mu_);
   record->deployed = std::move(*deployed);
   record->status = GraphStatus{GraphState::Deployed, 100, std::nullopt};
-  record->busy = false;
   CORCH_LOG(lg, Info) << "graph " << id << (outcome.created ? " deployed" : " updated");
   return outcome;
 }
@@ -374,7 +699,7 @@ Result<void> NodeManager::deleteGraph(const std::string& id) {
     deployed = std::move(record->deployed);
   }
   if (deployed) {
-    auto done = deployed->undo.rollback();
+    auto done = teardownLog(*deployed).rollback();
     if (!done) {
       std::lock_guard lock(mu_);
       record->status = GraphStatus{GraphState::Failed, 0, done.error()};

@@ -1,8 +1,32 @@
 // The node resource manager (paper 5.3, Figure 7): handles the graphs received over the
 // northbound API. A PUT validates and resolves the graph, admits it (resources), plans its
-// network, and only then builds, each step recorded in the graph's undo log: graph-LSI with its
-// vlinks and SF ports, functions (in parallel), rules on the graph-LSI, rules on LSI-0. Any
-// failure rolls the log back, so nothing half-built remains; DELETE rolls back the same log.
+// network, and only then builds, each step recorded in the PUT's undo log (its transaction):
+// graph-LSI with its vlinks and SF ports, functions (in parallel), rules on the graph-LSI, rules
+// on LSI-0. Any failure rolls the log back, so nothing half-built remains.
+//
+// What a deployed graph owns is kept as state, not as a log: its graph, its network plan (with
+// the stable numbers of network_manager.h), what was built on the switch (port numbers, vlinks)
+// and its functions. DELETE (and shutdown) rebuild the undo log from that state -- the same
+// entries a deploy would have recorded, with the same undo calls -- and roll it back. This is
+// what keeps DELETE complete after any number of updates: there is no per-step log to keep in
+// step with the changes, only the state, which an update replaces when it commits.
+//
+// A PUT on a deployed graph (an update) applies only the difference (graph/diff.h, and the rule
+// diff of steering.h), as a transaction of its own:
+//   1. vlinks added if Algorithm 1 needs more (existing ones keep their index);
+//   2. ports made for added SFs and for changed SFs (which take a new SF number, so new names);
+//   3. changed SFs stopped and destroyed (their undo rebuilds the old function on its old ports);
+//   4. added and changed SFs created and started, in parallel;
+//   5. new and changed rules installed, graph-LSI then LSI-0 (an OpenFlow add replaces a rule of
+//      the same key in place); 6. rules no longer wanted removed strictly, LSI-0 first.
+// Unchanged SFs are not touched (same process) and unchanged rules are not reinstalled. A failure
+// in 1-6 rolls the transaction back: the previous version runs as before (a changed SF is
+// restarted on its old ports). Then the update commits, and only removals remain: removed SFs
+// (and the old ports of changed ones) are stopped and destroyed. Those cannot break the new
+// version; one that fails is kept in the state as a leftover that DELETE retries.
+// An SF "changes" when its ports, config, capability or template, or its resolution changes: the
+// compute manager has no way to change a running function yet, so it is restarted (stop,
+// destroy, create, start on new ports) and the PUT's changes say so.
 #pragma once
 
 #include <map>
@@ -57,6 +81,21 @@ class NodeManager final : public GraphService, public resolver::NodeView {
   // Builds a graph from nothing; on failure nothing of it remains.
   Result<std::unique_ptr<Deployed>> deploy(const std::string& id, const graph::Graph& graph,
                                            Record& record, std::vector<std::string>& changes);
+  // Changes the deployed `old` into `graph` (see the top); on failure `old` runs as before.
+  Result<std::unique_ptr<Deployed>> update(const std::string& id, const graph::Graph& graph,
+                                           Record& record, Deployed& old,
+                                           std::vector<std::string>& changes);
+  // The undo log of everything a deployed graph owns (rolled back by DELETE and shutdown).
+  state::UndoLog teardownLog(const Deployed& deployed);
+  // The function of one SF as the resolution and the built ports say.
+  // Records the undo of a batch of functions (what was created, what started) and one change
+  // line per started function ("sf <id> <verb> as <template> (<type>)").
+  void recordFunctions(state::UndoLog& undo, const std::vector<compute::Function>& functions,
+                       const compute::BatchOutcome& outcome, std::vector<std::string>& changes,
+                       const std::string& verb);
+  compute::Function functionOf(const std::string& id, const graph::Sf& sf,
+                               const resolver::Resolution& resolution,
+                               const network::GraphNetwork& network) const;
   std::shared_ptr<Record> claim(const std::string& id, GraphState state, Result<void>& refused);
   void release(const std::shared_ptr<Record>& record);
   void setProgress(Record& record, int progress);

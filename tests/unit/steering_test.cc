@@ -228,3 +228,103 @@ BOOST_AUTO_TEST_CASE(network_manager_refuses_unknown_interface_and_unsupported_s
   BOOST_REQUIRE_EQUAL(plan.error().fields().size(), 1u);
   BOOST_TEST(plan.error().fields()[0].pointer == "/sffg/saps/1/interface/if-name");
 }
+
+// Updates: Algorithm 1 given the deployed plan keeps the vlink of every port that still needs
+// one, and a new port takes a free index in its direction.
+BOOST_AUTO_TEST_CASE(vlinks_are_stable_across_updates) {
+  graph::Graph g;
+  g.saps = {interfaceSap("a", "eth0"), interfaceSap("b", "eth1")};
+  g.sfs = {sf("s1", "bridge", {"1", "2"})};
+  g.rules = {rule("1", sap("a"), {sfp("s1", "1")}), rule("2", sfp("s1", "2"), {sap("b")}),
+             rule("3", sap("b"), {sfp("s1", "2")}), rule("4", sfp("s1", "1"), {sap("a")})};
+  auto before = createVlinks(g);
+  BOOST_REQUIRE(before.ok());
+  BOOST_TEST(before->count == 2u);
+
+  // A new SF reached first in rule order: without the previous plan it would take vlink 0.
+  graph::Graph after = g;
+  after.sfs.insert(after.sfs.begin(), sf("s0", "bridge", {"1", "2"}));
+  after.rules.insert(after.rules.begin(), rule("0", sap("a"), {sfp("s0", "1")}, 20));
+  auto fresh = createVlinks(after);
+  BOOST_TEST(fresh->vlink_of.at(sfp("s0", "1")) == 0u);
+  auto kept = createVlinks(after, &*before);
+  BOOST_REQUIRE(kept.ok());
+  for (const auto& [port, index] : before->vlink_of) BOOST_TEST(kept->vlink_of.at(port) == index);
+  BOOST_TEST(kept->vlink_of.at(sfp("s0", "1")) == 2u);
+  BOOST_TEST(kept->count == 3u);
+
+  // Removing the first SF's rules frees its vlinks, but the count does not shrink.
+  graph::Graph smaller = after;
+  smaller.rules.erase(smaller.rules.begin() + 1, smaller.rules.end());
+  auto shrunk = createVlinks(smaller, &*kept);
+  BOOST_TEST(shrunk->vlink_of.size() == 1u);
+  BOOST_TEST(shrunk->vlink_of.at(sfp("s0", "1")) == 2u);
+  BOOST_TEST(shrunk->count == 3u);
+  // A port then needing a vlink in a freed direction reuses the smallest free index.
+  smaller.rules.push_back(rule("9", sfp("s1", "2"), {sap("b")}));
+  auto reused = createVlinks(smaller, &*shrunk);
+  BOOST_TEST(reused->vlink_of.at(sap("b")) == 0u);
+  BOOST_TEST(reused->count == 3u);
+}
+
+// Cookies and SF port names come from numbers kept across updates, not from positions.
+BOOST_AUTO_TEST_CASE(cookies_and_port_names_are_stable_across_updates) {
+  DriverRegistry registry;
+  registerBuiltinDrivers(registry);
+  auto driver = registry.makeVSwitch("fake", {});
+  NetworkManager nm(**driver, NetworkOptions{"lsi0", "corch", {"eth0", "eth1"}});
+  BOOST_REQUIRE(nm.start().ok());
+  auto veth = [](const std::string&) { return PortTechnology::Veth; };
+
+  graph::Graph g = figure8();
+  auto before = nm.plan(g, 3, veth);
+  BOOST_REQUIRE(before.ok());
+  BOOST_TEST(before->flowrule_numbers.at("1") == 1u);
+  BOOST_TEST(before->flowrule_numbers.at("3") == 3u);
+  BOOST_TEST(before->sf_numbers.at("nat") == 0u);
+
+  // A new SF and a new flowrule inserted first; flowrule 2 removed.
+  graph::Graph after = g;
+  after.sfs.insert(after.sfs.begin(), sf("fw", "firewall", {"in", "out"}));
+  after.rules.erase(after.rules.begin() + 1);
+  after.rules.insert(after.rules.begin(), rule("0", sfp("fw", "in"), {sfp("fw", "out")}));
+  auto plan = nm.plan(after, 3, veth, PlanBase{&*before, {}});
+  BOOST_REQUIRE(plan.ok());
+  BOOST_TEST(plan->flowrule_numbers.at("1") == 1u);
+  BOOST_TEST(plan->flowrule_numbers.at("3") == 3u);
+  BOOST_TEST(plan->flowrule_numbers.at("0") == 4u);  // 2 is still installed during the update
+  BOOST_TEST(plan->sf_numbers.at("nat") == 0u);
+  BOOST_TEST(plan->sf_numbers.at("fw") == 1u);
+  for (const auto& p : plan->sf_ports) {
+    if (p.sf_id == "nat") BOOST_TEST(p.spec.name.starts_with("cg3s0p"));
+    if (p.sf_id == "fw") BOOST_TEST(p.spec.name.starts_with("cg3s1p"));
+  }
+  for (const auto& r : plan->rules) {
+    if (r.vlink_forwarder) continue;
+    BOOST_TEST(NetworkManager::cookieOf(3, r) ==
+               ((uint64_t{3} << 32) | plan->flowrule_numbers.at(r.flowrule_id)));
+  }
+  // An SF that is rebuilt takes a new number, so its new ports can exist next to its old ones.
+  auto renumbered = nm.plan(after, 3, veth, PlanBase{&*before, {"nat"}});
+  BOOST_REQUIRE(renumbered.ok());
+  BOOST_TEST(renumbered->sf_numbers.at("nat") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(rule_diff_by_key) {
+  auto ts = [](uint32_t in, uint16_t priority, uint32_t out) {
+    TsRule r;
+    r.cookie = in;
+    r.priority = priority;
+    r.in_port = in;
+    r.outputs = {out};
+    return r;
+  };
+  std::vector<TsRule> installed = {ts(1, 10, 2), ts(2, 10, 1), ts(3, 10, 4)};
+  std::vector<TsRule> wanted = {ts(1, 10, 2), ts(2, 10, 5), ts(6, 10, 1)};
+  RuleDiff d = diffRules(installed, wanted);
+  BOOST_TEST(d.unchanged == 1u);
+  BOOST_TEST((d.install == std::vector<TsRule>{ts(2, 10, 5), ts(6, 10, 1)}));
+  BOOST_TEST((d.replaced == std::vector<TsRule>{ts(2, 10, 1)}));
+  BOOST_TEST((d.remove == std::vector<TsRule>{ts(3, 10, 4)}));
+  BOOST_TEST(diffRules(wanted, wanted).install.empty());
+}
