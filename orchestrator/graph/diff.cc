@@ -75,7 +75,7 @@ std::vector<std::string> GraphDiff::describe() const {
   for (const auto& id : rules_added) out.push_back("flowrule " + id + " added");
   for (const auto& id : rules_removed) out.push_back("flowrule " + id + " removed");
   for (const auto& id : rules_changed) out.push_back("flowrule " + id + " changed");
-  if (name_changed) out.push_back("name changed");
+  if (name_changed) out.push_back("name, description or domain changed");
   if (measure_changed) out.push_back("measure changed");
   return out;
 }
@@ -94,9 +94,14 @@ GraphDiff diff(const Graph& before, const Graph& after) {
   });
   diffById(before.rules, after.rules, d.rules_added, d.rules_removed,
            [&](const FlowRule& a, const FlowRule& b) {
-             if (!(a == b)) d.rules_changed.push_back(b.id);
+             // A rule's description is a comment: changing it changes nothing on the switch.
+             FlowRule a_plain = a;
+             a_plain.description = b.description;
+             if (!(a_plain == b)) d.rules_changed.push_back(b.id);
            });
-  d.name_changed = before.name != after.name;
+  // Like the name, the description and domain are kept and returned, and change nothing built.
+  d.name_changed = before.name != after.name || before.description != after.description ||
+                   before.domain != after.domain;
   d.measure_changed = before.measure != after.measure;
   return d;
 }

@@ -122,6 +122,12 @@ class FakeGraphService : public node::GraphService {
     logs_[{graph_id, sf_id}] = std::move(text);
   }
 
+  // Makes graphStatus(id) answer `status` (a deploy in progress, say) until the next change.
+  void setStatus(const std::string& id, node::GraphStatus status) {
+    std::lock_guard lock(mu_);
+    statuses_[id] = std::move(status);
+  }
+
   // The graph last put under `id`, as the service received it.
   std::optional<graph::Graph> stored(const std::string& id) {
     std::lock_guard lock(mu_);

@@ -52,6 +52,13 @@ void writeStatus(JsonWriter& w, const node::GraphStatus& s) {
   w.EndObject();
 }
 
+void writeNffgStatusMembers(JsonWriter& w, const node::GraphStatus& s) {
+  w.Key("status");
+  writeString(w, nffgStatusWord(s.state));
+  w.Key("percentage_completed");
+  w.Int(s.progress);
+}
+
 }  // namespace
 
 std::string_view reasonPhrase(int status) {
@@ -60,6 +67,8 @@ std::string_view reasonPhrase(int status) {
       return "OK";
     case 201:
       return "Created";
+    case 202:
+      return "Accepted";
     case 204:
       return "No Content";
     case 400:
@@ -148,6 +157,77 @@ std::string putJson(const std::string& id, const node::GraphStatus& status,
   w.EndArray();
   w.EndObject();
   return buf.GetString();
+}
+
+std::string_view nffgStatusWord(node::GraphState state) {
+  switch (state) {
+    case node::GraphState::Deployed:
+      return "complete";
+    case node::GraphState::Deploying:
+    case node::GraphState::Updating:
+    case node::GraphState::Deleting:
+      return "in_progress";
+    case node::GraphState::Failed:
+      return "error";
+  }
+  return "error";
+}
+
+std::string nffgStatusJson(const node::GraphStatus& status) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  writeNffgStatusMembers(w, status);
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::string nffgUuidJson(const std::string& id) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("nffg-uuid");
+  writeString(w, id);
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::string nffgPutJson(const std::string& id, const node::GraphStatus& status) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("nffg-uuid");
+  writeString(w, id);
+  writeNffgStatusMembers(w, status);
+  w.EndObject();
+  return buf.GetString();
+}
+
+std::optional<std::string> nffgListJson(const std::vector<NffgEntry>& graphs) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("NF-FG");
+  w.StartArray();
+  for (const auto& g : graphs) {
+    rapidjson::Document doc;
+    doc.Parse(g.document.data(), g.document.size());
+    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+    w.StartObject();
+    for (const auto& member : doc.GetObject()) {
+      if (std::string_view(member.name.GetString(), member.name.GetStringLength()) == "nffg-uuid") {
+        continue;  // the id below is the authority
+      }
+      w.Key(member.name.GetString(), member.name.GetStringLength());
+      member.value.Accept(w);
+    }
+    w.Key("nffg-uuid");
+    writeString(w, g.id);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
 }
 
 std::optional<std::string> compactJson(std::string_view json) {

@@ -42,6 +42,28 @@ std::string listJson(const std::vector<node::GraphSummary>& graphs);
 std::string putJson(const std::string& id, const node::GraphStatus& status,
                     const std::vector<std::string>& changes);
 
+// The NF-FG API's bodies (un-orchestrator's, DESIGN section 5 "Compatibility").
+//
+// un-orchestrator's status words, as its clients test them (FROG4 counts a graph as done when it
+// is "complete"): Deployed -> "complete"; Deploying, Updating, Deleting -> "in_progress"; Failed ->
+// "error". (un-orchestrator itself always answered "complete", 100.)
+std::string_view nffgStatusWord(node::GraphState state);
+// {"status": nffgStatusWord(state), "percentage_completed": progress}
+std::string nffgStatusJson(const node::GraphStatus& status);
+// {"nffg-uuid": id}: the answer to POST /NF-FG/.
+std::string nffgUuidJson(const std::string& id);
+// {"nffg-uuid": id, "status", "percentage_completed"}: the answer to PUT /NF-FG/{id}.
+std::string nffgPutJson(const std::string& id, const node::GraphStatus& status);
+
+// One graph of GET /NF-FG: its id and its NF-FG document (printNffg(), {"forwarding-graph": ...}).
+struct NffgEntry {
+  std::string id;
+  std::string document;
+};
+// {"NF-FG": [{"forwarding-graph": {...}, "nffg-uuid": id}, ...]}, each element the graph's NF-FG
+// document with its id added as un-orchestrator did. nullopt if a document is not a JSON object.
+std::optional<std::string> nffgListJson(const std::vector<NffgEntry>& graphs);
+
 // Rewrites a JSON document compactly; nullopt if it is not JSON.
 std::optional<std::string> compactJson(std::string_view json);
 

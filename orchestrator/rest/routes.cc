@@ -1,7 +1,10 @@
 #include "rest/routes.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <cstdint>
+#include <random>
 
 namespace corch::rest {
 namespace {
@@ -13,10 +16,10 @@ struct MethodSet {
 
 // One table so that the Allow header and the 405 decision never disagree.
 constexpr MethodSet kMethods[] = {
-    {RouteKind::Graphs, "GET"},
-    {RouteKind::Graph, "GET, PUT, DELETE"},
-    {RouteKind::GraphStatus, "GET"},
-    {RouteKind::SfLog, "GET"},
+    {RouteKind::Graphs, "GET"},           {RouteKind::Graph, "GET, PUT, DELETE"},
+    {RouteKind::GraphStatus, "GET"},      {RouteKind::SfLog, "GET"},
+    {RouteKind::NffgGraphs, "GET, POST"}, {RouteKind::NffgGraph, "GET, PUT, DELETE"},
+    {RouteKind::NffgStatus, "GET"},
 };
 
 bool idChar(char c) {
@@ -36,9 +39,29 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+std::optional<Route> matchNffgRoute(const std::vector<std::string>& segments) {
+  switch (segments.size()) {
+    case 1:
+      return Route{RouteKind::NffgGraphs, "", ""};
+    case 2:
+      return Route{RouteKind::NffgGraph, segments[1], ""};
+    case 3:
+      if (segments[1] == "status") return Route{RouteKind::NffgStatus, segments[2], ""};
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace
 
+bool isNffgRoute(RouteKind kind) {
+  return kind == RouteKind::NffgGraphs || kind == RouteKind::NffgGraph ||
+         kind == RouteKind::NffgStatus;
+}
+
 std::optional<Route> matchRoute(const std::vector<std::string>& segments) {
+  if (!segments.empty() && segments[0] == "NF-FG") return matchNffgRoute(segments);
   if (segments.empty() || segments[0] != "graphs") return std::nullopt;
   switch (segments.size()) {
     case 1:
@@ -91,6 +114,27 @@ Result<void> checkGraphId(std::string_view id) {
   return Error(ErrorCode::InvalidArgument, "invalid graph id '" + shown + "' (" +
                                                std::to_string(id.size()) +
                                                " characters): " + std::string(kRule));
+}
+
+std::string newGraphUuid() {
+  // One random_device per call: ids are made once per POST, and a shared one would need a lock.
+  std::random_device device;
+  std::array<uint8_t, 16> bytes{};
+  for (size_t i = 0; i < bytes.size(); i += 4) {
+    uint32_t word = device();
+    for (size_t k = 0; k < 4; ++k) bytes[i + k] = static_cast<uint8_t>(word >> (8 * k));
+  }
+  bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4 (RFC 9562 5.4)
+  bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);  // variant 10xx
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 0x0f];
+  }
+  return out;
 }
 
 bool isJsonContentType(std::string_view content_type) {

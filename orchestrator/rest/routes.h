@@ -1,6 +1,7 @@
 // The northbound API's URL space and request rules (DESIGN section 5), free of any HTTP library so
 // that the server and its tests share one definition of what is a known path, which methods each
-// path allows, what a valid graph id is and which bodies a PUT accepts.
+// path allows, what a valid graph id is and which bodies a PUT accepts. Two URL spaces share these
+// rules: the canonical SF-FG API under /graphs and un-orchestrator's NF-FG API under /NF-FG.
 #pragma once
 
 #include <cstddef>
@@ -18,7 +19,16 @@ enum class RouteKind {
   Graph,        // /graphs/{id}
   GraphStatus,  // /graphs/{id}/status
   SfLog,        // /graphs/{id}/sfs/{sf}/log
+  // un-orchestrator's NF-FG API (DESIGN section 5, "Compatibility"), with its own paths: the
+  // status is /NF-FG/status/{id}, so a graph named "status" is only reachable as /NF-FG/status
+  // (un-orchestrator's router read it the same way).
+  NffgGraphs,  // /NF-FG and /NF-FG/
+  NffgGraph,   // /NF-FG/{id}
+  NffgStatus,  // /NF-FG/status/{id}
 };
+
+// Whether a route belongs to the NF-FG API (its bodies are NF-FG documents).
+bool isNffgRoute(RouteKind kind);
 
 struct Route {
   RouteKind kind = RouteKind::Graphs;
@@ -38,6 +48,12 @@ bool methodAllowed(RouteKind kind, std::string_view method);
 // Graph ids are 1-64 characters of [A-Za-z0-9._-], and not "." or ".." (which clients remove from
 // URLs as dot-segments, RFC 3986 5.2.4). InvalidArgument (422) naming the id otherwise.
 Result<void> checkGraphId(std::string_view id);
+
+// A new graph id for a POST /NF-FG/: a random (version 4) UUID in its 36-character text form,
+// "d3c7f0cf-a9a1-4d5f-a225-d2a1c2b8d866", which checkGraphId() accepts. The bits come from
+// std::random_device (the kernel's getrandom() / /dev/urandom on Linux), so that ids of graphs
+// created by different corchd processes or after a restart do not repeat.
+std::string newGraphUuid();
 
 // Whether a Content-Type header names JSON: "application/json", any case, parameters such as
 // "; charset=utf-8" allowed.

@@ -23,6 +23,7 @@
 #include <boost/system/system_error.hpp>
 
 #include "corch/log.h"
+#include "graph/nffg_codec.h"
 #include "graph/sffg_codec.h"
 #include "rest/responses.h"
 #include "rest/routes.h"
@@ -272,12 +273,19 @@ class Server::Impl {
 
   // The cpprest handler of every request.
   void handle(http_request request);
-  // The answer to a request; a PUT instead reads its body asynchronously and answers itself
-  // (`answered_later` is then set and the Reply returned is meaningless).
+  // The answer to a request; a PUT or POST instead reads its body asynchronously and answers
+  // itself (`answered_later` is then set and the Reply returned is meaningless).
   Reply route(const std::shared_ptr<Exchange>& ex, bool& answered_later);
-  void servePut(const std::shared_ptr<Exchange>& ex, const std::string& id);
-  // Parses the body read for a PUT and calls the service (blocking: on a pool thread).
-  Reply finishPut(const std::string& id, BodyReader::Body body);
+  Reply serveGet(const Route& r);
+  // A PUT of /graphs/{id} or /NF-FG/{id}, or a POST of /NF-FG/.
+  void servePut(const std::shared_ptr<Exchange>& ex, const Route& r);
+  // Parses the body read for a PUT or POST and calls the service (blocking: on a pool thread).
+  Reply finishPut(const Route& r, BodyReader::Body body);
+  Reply finishSffgPut(const std::string& id, const std::string& text);
+  Reply finishNffgPut(const Route& r, const std::string& text);
+  // An id that no graph has, known or failed, for a POST /NF-FG/.
+  Result<std::string> freshGraphId();
+  Reply listNffg();
   Reply serveDelete(const std::string& id);
   Reply tooManyChanges() const;
 
@@ -447,7 +455,7 @@ void Server::Impl::handle(http_request request) {
     reply = internalReply(e.what());
   }
   if (!answered_later) {
-    // Only a PUT reads its body (and then answers later); any other body is dropped.
+    // Only a PUT or POST reads its body (and then answers later); any other body is dropped.
     BodyReader::discard(request);
     send(*ex, std::move(reply));
   }
@@ -482,13 +490,17 @@ Reply Server::Impl::route(const std::shared_ptr<Exchange>& ex, bool& answered_la
     reply.headers.emplace_back("Allow", allow);
     return reply;
   }
-  if (r.kind != RouteKind::Graphs) {
+  if (r.kind != RouteKind::Graphs && r.kind != RouteKind::NffgGraphs) {
     if (auto valid = checkGraphId(r.graph_id); !valid) return errorReply(valid.error());
   }
-  if (ex->method == http::methods::PUT) {
+  // un-orchestrator's clients send the token of their POST /login as X-Auth-Token with every
+  // request. Until authentication lands (DESIGN section 5, "Security": a later issue, which
+  // checks it here for both APIs and adds POST /login), the header is accepted and not checked,
+  // so that these clients are served as they are.
+  if (ex->method == http::methods::PUT || ex->method == http::methods::POST) {
     answered_later = true;
     try {
-      servePut(ex, r.graph_id);
+      servePut(ex, r);
     } catch (const std::exception& e) {
       // Nothing was sent yet: every send() in servePut() is its last step.
       send(*ex, internalReply(e.what()));
@@ -496,6 +508,10 @@ Reply Server::Impl::route(const std::shared_ptr<Exchange>& ex, bool& answered_la
     return Reply{};
   }
   if (ex->method == http::methods::DEL) return serveDelete(r.graph_id);
+  return serveGet(r);
+}
+
+Reply Server::Impl::serveGet(const Route& r) {
   switch (r.kind) {
     case RouteKind::Graphs: {
       auto graphs = service_.listGraphs();
@@ -520,11 +536,41 @@ Reply Server::Impl::route(const std::shared_ptr<Exchange>& ex, bool& answered_la
       if (!text) return errorReply(text.error());
       return Reply{200, std::move(*text), std::string(kTextType), {}, {}};
     }
+    case RouteKind::NffgGraphs:
+      return listNffg();
+    case RouteKind::NffgGraph: {
+      auto graph = service_.getGraph(r.graph_id);
+      if (!graph) return errorReply(graph.error());
+      auto compact = compactJson(graph::printNffg(*graph));
+      if (!compact) return internalReply("the NF-FG printer wrote invalid JSON");
+      return jsonReply(200, std::move(*compact));
+    }
+    case RouteKind::NffgStatus: {
+      auto status = service_.graphStatus(r.graph_id);
+      if (!status) return errorReply(status.error());
+      return jsonReply(200, nffgStatusJson(*status));
+    }
   }
   return internalReply("unhandled route");
 }
 
-void Server::Impl::servePut(const std::shared_ptr<Exchange>& ex, const std::string& id) {
+Reply Server::Impl::listNffg() {
+  auto graphs = service_.listGraphs();
+  if (!graphs) return errorReply(graphs.error());
+  std::vector<NffgEntry> entries;
+  for (const auto& summary : *graphs) {
+    auto graph = service_.getGraph(summary.id);
+    // A graph whose deploy failed, or one deleted since the list was taken, has nothing deployed.
+    if (!graph && graph.error().code() == ErrorCode::NotFound) continue;
+    if (!graph) return errorReply(graph.error());
+    entries.push_back({summary.id, graph::printNffg(*graph)});
+  }
+  auto body = nffgListJson(entries);
+  if (!body) return internalReply("the NF-FG printer wrote invalid JSON");
+  return jsonReply(200, std::move(*body));
+}
+
+void Server::Impl::servePut(const std::shared_ptr<Exchange>& ex, const Route& r) {
   const http_request& request = ex->request;
   const auto& headers = request.headers();
   // Refuse an announced oversized body before reading any of it.
@@ -556,10 +602,10 @@ void Server::Impl::servePut(const std::shared_ptr<Exchange>& ex, const std::stri
                                    {}}));
     return;
   }
-  BodyReader::read(request, kMaxBodyBytes).then([this, ex, id](pplx::task<BodyReader::Body> t) {
+  BodyReader::read(request, kMaxBodyBytes).then([this, ex, r](pplx::task<BodyReader::Body> t) {
     Reply reply;
     try {
-      reply = finishPut(id, t.get());
+      reply = finishPut(r, t.get());
     } catch (const std::exception& e) {
       reply = internalReply(e.what());
     } catch (...) {
@@ -569,7 +615,7 @@ void Server::Impl::servePut(const std::shared_ptr<Exchange>& ex, const std::stri
   });
 }
 
-Reply Server::Impl::finishPut(const std::string& id, BodyReader::Body body) {
+Reply Server::Impl::finishPut(const Route& r, BodyReader::Body body) {
   switch (body.outcome) {
     case BodyReader::Outcome::TooLarge:
       return errorReply(Error(ErrorCode::TooLarge, "the request body exceeds " +
@@ -579,7 +625,12 @@ Reply Server::Impl::finishPut(const std::string& id, BodyReader::Body body) {
     case BodyReader::Outcome::Complete:
       break;
   }
-  auto parsed = graph::parseSffg(body.text);
+  if (isNffgRoute(r.kind)) return finishNffgPut(r, body.text);
+  return finishSffgPut(r.graph_id, body.text);
+}
+
+Reply Server::Impl::finishSffgPut(const std::string& id, const std::string& text) {
+  auto parsed = graph::parseSffg(text);
   if (!parsed) return errorReply(parsed.error());
   graph::Graph graph = std::move(*parsed);
   if (!graph.id.empty() && graph.id != id) {
@@ -599,6 +650,67 @@ Reply Server::Impl::finishPut(const std::string& id, BodyReader::Body body) {
   Reply reply = jsonReply(outcome->created ? 201 : 200, putJson(id, shown, outcome->changes));
   if (outcome->created) reply.headers.emplace_back("Location", "/graphs/" + id);
   return reply;
+}
+
+Reply Server::Impl::finishNffgPut(const Route& r, const std::string& text) {
+  auto parsed = graph::parseNffg(text);
+  if (!parsed) {
+    const Error& error = parsed.error();
+    // A document that does not follow the NF-FG's structure (unknown, missing or mistyped key) is
+    // a 400, as un-orchestrator answered it; a well-formed one with wrong values keeps its 422.
+    if (graph::isSchemaError(error)) {
+      return errorReply(Error(ErrorCode::Malformed, error.message(), error.fields()));
+    }
+    return errorReply(error);
+  }
+  graph::Graph graph = std::move(*parsed);
+  const bool post = r.kind == RouteKind::NffgGraphs;
+  std::string id = r.graph_id;
+  if (post) {
+    // The graph's id is corch's choice: an id in the body (FROG4's library always writes one) is
+    // replaced, as un-orchestrator replaced it; the answer tells the client which id it got.
+    auto fresh = freshGraphId();
+    if (!fresh) return errorReply(fresh.error());
+    id = std::move(*fresh);
+  } else if (!graph.id.empty() && graph.id != id) {
+    return errorReply(Error::field(
+        ErrorCode::InvalidArgument, "/forwarding-graph/id",
+        "the graph id '" + graph.id + "' differs from the id in the URL, '" + id + "'"));
+  }
+  graph.id = id;
+  ChangeSlot slot(changes_, max_changes_);
+  if (!slot) return tooManyChanges();
+  // Kept to map the service's SF-FG pointers back onto this document.
+  const graph::Graph sent = graph;
+  auto outcome = service_.putGraph(id, std::move(graph));
+  if (!outcome) {
+    const Error& error = outcome.error();
+    std::vector<FieldError> fields = error.fields();
+    for (auto& f : fields) f.pointer = graph::nffgPointer(sent, f.pointer);
+    return errorReply(Error(error.code(), error.message(), std::move(fields)));
+  }
+  if (post) {
+    Reply reply = jsonReply(201, nffgUuidJson(id));
+    reply.headers.emplace_back("Location", "/NF-FG/" + id);
+    return reply;
+  }
+  auto status = service_.graphStatus(id);
+  node::GraphStatus shown =
+      status ? *status : node::GraphStatus{node::GraphState::Deployed, 100, std::nullopt};
+  // un-orchestrator answers every PUT, creation or update, with 202; its clients expect that.
+  return jsonReply(202, nffgPutJson(id, shown));
+}
+
+Result<std::string> Server::Impl::freshGraphId() {
+  // A UUID v4 repeats with negligible probability; the check guards against a broken entropy
+  // source overwriting an existing graph, which a POST must never do.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::string id = newGraphUuid();
+    auto known = service_.graphStatus(id);
+    if (!known && known.error().code() == ErrorCode::NotFound) return id;
+    if (!known) return known.error();
+  }
+  return Error(ErrorCode::Internal, "cannot pick a new graph id: every random id drawn is in use");
 }
 
 Reply Server::Impl::serveDelete(const std::string& id) {

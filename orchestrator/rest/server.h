@@ -8,12 +8,31 @@
 //   DELETE /graphs/{id}               204
 //   GET    /graphs/{id}/sfs/{sf}/log  200 text/plain
 //
+// and un-orchestrator's NF-FG API, so that its clients (the FROG4 orchestrator) drive corch
+// unchanged (DESIGN section 5, "Compatibility"); bodies are NF-FG documents (graph/nffg_codec.h):
+//
+//   POST   /NF-FG/  (or /NF-FG)       201 {"nffg-uuid"}: a new graph under a new random UUID;
+//                                     an id in the body is replaced
+//   PUT    /NF-FG/{id}                202 {"nffg-uuid", "status", "percentage_completed"}, whether
+//                                     the graph was created or updated
+//   GET    /NF-FG/{id}                200 the NF-FG as deployed
+//   GET    /NF-FG   (or /NF-FG/)      200 {"NF-FG": [{"forwarding-graph", "nffg-uuid"}]}
+//   GET    /NF-FG/status/{id}         200 {"status": "complete|in_progress|error",
+//                                          "percentage_completed": 0-100}
+//   DELETE /NF-FG/{id}                204
+//
+// Both APIs act on the same graphs: one PUT through either is read through both. An NF-FG that
+// does not follow the NF-FG's structure (an unknown key, a missing one) is a 400; the pointers of
+// its errors, also those of later stages (resolver, network), are NF-FG pointers. The
+// X-Auth-Token header of those clients is accepted and not checked yet (authentication is to come).
+//
 // Every error is an RFC 9457 problem document (application/problem+json, see rest/responses.h).
 // Unknown paths are 404 whatever the method; known paths with another method are 405 with Allow.
+// The graph id rules (routes.h) are the same for both APIs.
 //
-// Threads: requests are served on cpprest's shared thread pool, and a PUT or DELETE holds one of
-// its threads until the GraphService returns (seconds, for a deploy). So that reads and changes
-// of other graphs are still served meanwhile, at most `max_concurrent_changes` PUTs and DELETEs
+// Threads: requests are served on cpprest's shared thread pool, and a PUT, POST or DELETE holds
+// one of its threads until the GraphService returns (seconds, for a deploy). So that reads and
+// changes of other graphs are still served meanwhile, at most `max_concurrent_changes` changes
 // run at once (more are answered 503 with Retry-After), and the pool must have more threads than
 // that. The GraphService must be safe to call from several threads at once and must outlive the
 // Server. This header deliberately does not include cpprest (it is slow to compile).

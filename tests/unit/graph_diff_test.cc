@@ -130,5 +130,5 @@ BOOST_AUTO_TEST_CASE(changed_rules_saps_name_and_measure) {
   Graph renamed = base();
   renamed.name = "other";
   BOOST_TEST(!diff(base(), renamed).deploymentChanged());
-  BOOST_TEST((diff(base(), renamed).describe() == Ids{"name changed"}));
+  BOOST_TEST((diff(base(), renamed).describe() == Ids{"name, description or domain changed"}));
 }

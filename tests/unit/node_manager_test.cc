@@ -381,7 +381,8 @@ BOOST_AUTO_TEST_CASE(update_of_name_only_touches_nothing_and_failed_update_resto
   BOOST_TEST(n.node->getGraph("g1")->name == "renamed");
   BOOST_TEST(n.switch_calls->calls.empty());
   BOOST_TEST(n.journal->journal().empty());
-  BOOST_TEST(std::count(updated->changes.begin(), updated->changes.end(), "name changed") == 1);
+  BOOST_TEST(std::count(updated->changes.begin(), updated->changes.end(),
+                        "name, description or domain changed") == 1);
 
   // A new configuration restarts the function; its start fails: the previous one runs again.
   auto failed = n.node->putGraph("g1", chain(R"({"fake-fail":"start"})"));

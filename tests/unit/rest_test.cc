@@ -372,7 +372,7 @@ BOOST_FIXTURE_TEST_CASE(invalid_ids_are_422, Fixture) {
 
 BOOST_FIXTURE_TEST_CASE(unknown_paths_are_404_whatever_the_method, Fixture) {
   for (const char* method : {"GET", "PUT", "DELETE", "POST"}) {
-    for (const char* path : {"/", "/nope", "/graphs/g1/bogus", "/graphs/g1/sfs/fw", "/NF-FG/g1"}) {
+    for (const char* path : {"/", "/nope", "/graphs/g1/bogus", "/graphs/g1/sfs/fw", "/NF-FG/g1/x"}) {
       BOOST_TEST_CONTEXT(method << " " << path) {
         checkProblem(call(method, path), 404, "not-found");
       }
