@@ -283,15 +283,22 @@ std::optional<double> numberIn(const std::vector<LogLine>& lines, const std::str
 }
 
 // Turns milestones (ms after the request was sent; absent ones skipped) into the phases between
-// them. The request's own end closes the last phase.
+// them: a phase is named after the milestone that ends it. The request's own end closes the last
+// phase. Milestones are taken in the order they happened, so that a corchd that reorders its
+// steps gives phases that still add up (under names that may then fit less well).
 Phases phasesOf(const std::vector<std::pair<std::string, std::optional<double>>>& milestones,
                 double end_ms, const std::string& last_phase) {
+  std::vector<std::pair<double, std::string>> seen;
+  for (const auto& [name, when] : milestones) {
+    if (when) seen.emplace_back(*when, name);
+  }
+  std::stable_sort(seen.begin(), seen.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   Phases phases;
   double at = 0;
-  for (const auto& [name, when] : milestones) {
-    if (!when) continue;
-    phases.emplace_back(name, std::max(0.0, *when - at));
-    at = *when;
+  for (const auto& [when, name] : seen) {
+    phases.emplace_back(name, std::max(0.0, when - at));
+    at = std::max(at, when);
   }
   phases.emplace_back(last_phase, std::max(0.0, end_ms - at));
   return phases;
@@ -344,7 +351,9 @@ Phases deletePhases(const std::vector<LogLine>& log, double t0, double end_ms) {
 
 // ---------------------------------------------------------------------------------------------
 // corchd over REST: one keep-alive connection, in this process (a curl per request would add
-// a process start to every figure).
+// a process start to every figure). It works in the sandbox because the sandbox gives its
+// namespace an IPv4 address: without one, glibc's getaddrinfo(AI_ADDRCONFIG), which cpprest
+// uses, does not resolve 127.0.0.1.
 
 class RestClient {
  public:
@@ -470,10 +479,8 @@ class Floor {
     auto t_veths = Clock::now();
     auto nl = corch::platform::RouteSocket::open();
     if (!nl.ok()) return std::move(nl).error();
-    veths_.clear();
     for (const auto& [lsi_end, function_end] : lsi->change.newVeths()) {
       CORCH_TRY(nl->createVethPair(lsi_end, function_end));
-      veths_.push_back(lsi_end);
       CORCH_TRY(nl->setLinkUp(lsi_end));
     }
     built.veths_ms = msSince(t_veths);
@@ -546,7 +553,6 @@ class Floor {
     auto t2 = Clock::now();
     CORCH_TRY(deleteVeths(removal.veths));
     removed.veths_ms = msSince(t2);
-    veths_.clear();
     return removed;
   }
 
@@ -654,8 +660,7 @@ class Floor {
   ovs::OvsdbClient ovsdb_;  // the floor's own connection
   ovs::OfConnection lsi0_of_;
   std::unique_ptr<ovs::OfConnection> graph_of_;
-  network::GraphNetworkPlan plan_;
-  std::vector<std::string> veths_;
+  network::GraphNetworkPlan plan_;  // of the graph deployed last
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -665,6 +670,7 @@ struct Options {
   std::vector<int> sizes = {0, 10, 100};
   std::vector<int> reps = {9, 5, 3};
   int warmup = 1;
+  bool help = false;
 };
 
 // Flows on a bridge, by ovs-ofctl (untimed; -1 when it cannot tell).
@@ -700,13 +706,6 @@ class Bench {
       if (!p.ok()) return p.error().context("cannot create host " + std::string(host));
       phys.push_back(*p);
     }
-    // glibc's getaddrinfo(AI_ADDRCONFIG), which cpprest's client uses, finds no IPv4 address for
-    // 127.0.0.1 in a namespace with IPv6 link-local addresses and no IPv4 one but lo's.
-    auto addr = sb_.run(
-        "ip link show cfgaddr >/dev/null 2>&1 || (ip link add cfgaddr type veth peer name "
-        "cfgaddr1 && ip addr add 192.0.2.1/32 dev cfgaddr && ip link set cfgaddr up)");
-    if (!addr.ok()) return Error(ErrorCode::Internal, "cannot add an IPv4 address: " + addr.output);
-
     dir_ = sb_.dir() + "/corchd";
     fs::create_directories(dir_);
     // Admission is not what is measured: room for 100 functions on any machine.
@@ -955,7 +954,10 @@ Result<Options> parseOptions(int argc, char** argv) {
   bool reps_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") return Error(ErrorCode::InvalidArgument, "");
+    if (flag == "--help" || flag == "-h") {
+      o.help = true;
+      return o;
+    }
     if (i + 1 >= argc) return Error(ErrorCode::InvalidArgument, flag + " needs a value");
     std::string value = argv[++i];
     if (flag == "--sizes") {
@@ -1035,6 +1037,10 @@ int main(int argc, char** argv) {
     }
     std::fputs(kUsage, stderr);
     return 2;
+  }
+  if (options->help) {
+    std::fputs(kUsage, stdout);
+    return 0;
   }
   // First, while this is the only thread: the sandbox moves the process into its namespace (and
   // exits with the reason when it cannot).
