@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -71,6 +72,8 @@ Result<Corchd> Corchd::start(const std::string& dir, const std::vector<std::stri
   c.pid_ = fork();
   if (c.pid_ < 0) return errnoError("cannot fork corchd", errno);
   if (c.pid_ == 0) {
+    // corchd must not outlive a test that dies without running its destructors.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
