@@ -86,7 +86,11 @@ class OvsDriver final : public VSwitchDriver {
   Result<CfgCounters> transactChange(const DbChange& change, Deadline deadline);
   // Sends the transaction of a change and waits until ovs-vswitchd applied it. `committed` tells
   // whether the transaction went in (even when the wait then failed).
-  Result<void> commit(const DbChange& change, Deadline deadline, bool* committed = nullptr);
+  // Commits a change and waits until ovs-vswitchd has applied it; `ports` (how many it adds or
+  // removes) extends the wait beyond the call's deadline.
+  Result<void> commit(const DbChange& change, Deadline deadline, bool* committed = nullptr,
+                      size_t ports = 0);
+  static constexpr std::chrono::milliseconds kApplyPerPort{50};
   Result<void> waitApplied(CfgCounters counters, Deadline deadline);
   // After a commit: every new port has a number, or the error ovs-vswitchd gave. Returns the
   // numbers ovs-vswitchd assigned, by port name.
