@@ -203,4 +203,39 @@ const Value* DocumentReader::typedObject(const Value& sap, const std::string& po
   return object;
 }
 
+void DocumentReader::readSapObject(const Value& sub, const std::string& at, Sap& sap) {
+  switch (sap.type) {
+    case SapType::Interface:
+      sap.if_name = stringView(sub["if-name"]);
+      break;
+    case SapType::Vlan:
+      sap.if_name = stringView(sub["if-name"]);
+      sap.vlan_id = static_cast<uint16_t>(number(sub, "vlan-id", at, kMaxVlanId).value_or(0));
+      break;
+    case SapType::Gre: {
+      std::optional<IpAddr> local, remote;
+      read(sub, "local-ip", at, local);
+      read(sub, "remote-ip", at, remote);
+      sap.gre_local = local.value_or(IpAddr{});
+      sap.gre_remote = remote.value_or(IpAddr{});
+      sap.gre_key = static_cast<uint32_t>(
+          number(sub, "gre-key", at, std::numeric_limits<uint32_t>::max()).value_or(0));
+      break;
+    }
+    case SapType::HostStack: {
+      std::string_view configuration = stringView(sub["configuration"]);
+      sap.host_configuration =
+          configuration == "static" || configuration == "STATIC" ? "static" : "dhcp";
+      readInterfaceAddress(sub, "ipv4", at, sap.host_ipv4);
+      break;
+    }
+    case SapType::Internal: {
+      // The schema guarantees the member (under the format's name for "group").
+      std::string key = dialect_.word("group");
+      sap.internal_group = stringView(sub.FindMember(key.c_str())->value);
+      break;
+    }
+  }
+}
+
 }  // namespace corch::graph

@@ -76,6 +76,10 @@ class DocumentReader {
 
   // The object a SAP carries for its type (sap[type]), of the document's SAP types: an error for
   // each object of another type that the SAP also carries, and for a missing one (nullptr).
+  // Reads the fields of a SAP's typed object `sub` (at pointer `at`) into `sap`, whose type is
+  // set: interface, vlan, gre, host-stack (configuration "static" in any case, else dhcp) and
+  // internal (its group under the dialect's name for "group").
+  void readSapObject(const rapidjson::Value& sub, const std::string& at, Sap& sap);
   const rapidjson::Value* typedObject(const rapidjson::Value& sap, const std::string& pointer,
                                       std::string_view type,
                                       std::span<const std::string_view> types);

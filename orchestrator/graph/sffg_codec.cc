@@ -145,33 +145,7 @@ void SffgReader::readSap(const Value& json, const std::string& pointer) {
   if (sub != nullptr) {
     const std::string& at = source.object.object;
     recordFields(*sub, source.object);
-    switch (sap.type) {
-      case SapType::Interface:
-        sap.if_name = stringView((*sub)["if-name"]);
-        break;
-      case SapType::Vlan:
-        sap.if_name = stringView((*sub)["if-name"]);
-        sap.vlan_id =
-            static_cast<uint16_t>(in_.number(*sub, "vlan-id", at, kMaxVlanId).value_or(0));
-        break;
-      case SapType::Gre: {
-        std::optional<IpAddr> local, remote;
-        in_.read(*sub, "local-ip", at, local);
-        in_.read(*sub, "remote-ip", at, remote);
-        sap.gre_local = local.value_or(IpAddr{});
-        sap.gre_remote = remote.value_or(IpAddr{});
-        sap.gre_key = static_cast<uint32_t>(
-            in_.number(*sub, "gre-key", at, std::numeric_limits<uint32_t>::max()).value_or(0));
-        break;
-      }
-      case SapType::HostStack:
-        sap.host_configuration = stringView((*sub)["configuration"]);
-        in_.readInterfaceAddress(*sub, "ipv4", at, sap.host_ipv4);
-        break;
-      case SapType::Internal:
-        sap.internal_group = stringView((*sub)["group"]);
-        break;
-    }
+    in_.readSapObject(*sub, at, sap);
   }
   source.has_object = sub != nullptr;
   source.complete = in_.errorCount() == errors_before;
