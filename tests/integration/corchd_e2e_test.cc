@@ -4,20 +4,13 @@
 #define BOOST_TEST_MODULE corchd_e2e
 #include <boost/test/unit_test.hpp>
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
-#include <optional>
-#include <sstream>
 
 #include "harness/corchd.h"
+#include "harness/demo_node.h"
 #include "harness/sandbox.h"
+#include "util/files.h"
 
 using namespace corch::test;
 using namespace std::chrono_literals;
@@ -31,140 +24,48 @@ namespace {
 const std::string kSource = CORCH_SOURCE_DIR;
 const std::string kCorchctl = std::string(CORCH_BINARY_DIR) + "/orchestrator/corchctl";
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// The node under test: hosts h0 (10.0.0.1, behind demo0) and h1 (10.0.0.2, behind demo1), and
-// corchd with a repository holding the shipped templates plus two broken functions (one whose
-// start script fails, one whose start script hangs).
-class Node {
+// The node under test: the demo node with two broken functions (one whose start script fails,
+// one whose start script hangs), plus what these tests ask of it.
+class Node : public DemoNode {
  public:
-  Node() : sb_(Sandbox::get()) {
-    prefix_ = "t" + std::to_string(getpid() % 100000);
-    dir_ = sb_.dir() + "/node-" + std::to_string(++count_);
-    fs::create_directories(dir_);
-    makeRepository();
-    cleanUp();  // what an earlier test case may have left when it failed in its constructor
-    for (int i = 0; i < 2; ++i) {
-      std::string host = "h" + std::to_string(i);
-      auto phys = sb_.addHost(host, "10.0.0." + std::to_string(i + 1) + "/24");
-      BOOST_REQUIRE_MESSAGE(phys.ok(), (phys.ok() ? std::string() : phys.error().message()));
-      std::string demo = "demo" + std::to_string(i);
-      BOOST_REQUIRE(sb_.run("ip link set " + *phys + " name " + demo).ok());
-    }
-    auto corchd = Corchd::start(
-        dir_, {"--config", dir_ + "/corchd.json", "--ovsdb", sb_.ovsdbEndpoint(), "--datapath",
-               "netdev", "--physical-ports", "demo0,demo1", "--repository", dir_ + "/sf-repository",
-               "--state-dir", dir_ + "/state", "--name-prefix", prefix_, "--log-level", "debug"});
-    BOOST_REQUIRE_MESSAGE(corchd.ok(), (corchd.ok() ? std::string() : corchd.error().message()));
-    corchd_.emplace(std::move(*corchd));
-  }
-
-  ~Node() {
-    if (corchd_) corchd_->stop();
-    cleanUp();
-  }
-
-  void cleanUp() {
-    // Whatever a failing test left: functions' namespaces and processes.
-    (void)sb_.run("for ns in $(ip netns list | awk '{print $1}' | grep '^" + prefix_ +
-                  "-'); do ip netns pids $ns | xargs -r kill -9; ip netns del $ns; done");
-    (void)sb_.removeHost("h0");
-    (void)sb_.removeHost("h1");
-    (void)sb_.run("ip link del demo0; ip link del demo1");
-  }
-
-  const std::string& url() const { return corchd_->url(); }
-  const std::string& prefix() const { return prefix_; }
-  Sandbox& sandbox() { return sb_; }
-
-  HttpResponse request(const std::string& method, const std::string& path,
-                       const std::string& body = "") {
-    return corchd_->request(method, path, body);
+  Node()
+      : DemoNode(
+            "t", "node-" + std::to_string(++count_),
+            {{"failing", "echo starting failing\necho 'no luck' >&2\nexit 1\n"},
+             {"hanging",
+              "echo starting hanging\nexec sh -c 'sleep 1000; echo corch-hanging-marker'\n"}}) {
+    auto started = start();
+    BOOST_REQUIRE_MESSAGE(started.ok(), (started.ok() ? std::string() : started.error().message()));
   }
 
   CommandResult corchctl(const std::string& args) {
     return runCommand(kCorchctl + " --url " + url() + " " + args, 120s);
   }
 
-  // ping from one host to the other's address succeeds within a few tries.
-  bool ping(const std::string& from, const std::string& to_ip) {
-    return sb_.runIn(from, "ping -c 1 -W 1 " + to_ip).ok() ||
-           waitUntil([&] { return sb_.runIn(from, "ping -c 1 -W 1 " + to_ip).ok(); }, 5s, 200ms);
-  }
   bool pingFails(const std::string& from, const std::string& to_ip) {
-    return !sb_.runIn(from, "ping -c 2 -W 1 " + to_ip).ok();
+    return !sandbox().runIn(from, "ping -c 2 -W 1 " + to_ip).ok();
   }
 
   // A TCP connection from one host to a listener on the other host's port opens.
   bool tcpConnects(const std::string& from, const std::string& server, const std::string& ip,
                    int port) {
     // A listener that accepts one connection, in the background, for at most 10 s.
-    (void)sb_.runIn(
+    (void)sandbox().runIn(
         server, "(timeout 10 nc -l -p " + std::to_string(port) + " >/dev/null 2>&1 &) ; sleep 0.2");
-    bool ok = sb_.runIn(from, "nc -z -w 2 " + ip + " " + std::to_string(port)).ok();
-    (void)sb_.runIn(server, "pkill -f 'nc -l -p " + std::to_string(port) + "' || true");
+    bool ok = sandbox().runIn(from, "nc -z -w 2 " + ip + " " + std::to_string(port)).ok();
+    (void)sandbox().runIn(server, "pkill -f 'nc -l -p " + std::to_string(port) + "' || true");
     return ok;
   }
 
   // Nothing of any graph is left: no bridge but LSI-0, no flow on it, no SF port, no namespace.
   void expectNothingLeft() {
-    auto bridges = sb_.run("ovs-vsctl list-br");
-    BOOST_TEST(bridges.output == prefix_ + "0\n", "bridges: " << bridges.output);
-    auto flows = sb_.run("ovs-ofctl -O OpenFlow13 --no-names dump-flows " + prefix_ +
-                         "0 | grep -v 'OFPST_FLOW\\|reply' | grep -c . || true");
-    BOOST_TEST(flows.output == "0\n", "flows left on LSI-0: " << flows.output);
-    auto links = sb_.run("ip -br link | awk '{print $1}' | grep '^cg' || true");
-    BOOST_TEST(links.output.empty(), "SF ports left: " << links.output);
-    auto ns = sb_.run("ip netns list | grep '^" + prefix_ + "-' || true");
-    BOOST_TEST(ns.output.empty(), "namespaces left: " << ns.output);
+    std::string left = leftovers();
+    BOOST_TEST(left.empty(), "left behind: " << left);
   }
 
-  std::string corchdLog() const { return corchd_->log(); }
+  std::string corchdLog() const { return log(); }
 
  private:
-  void makeRepository() {
-    // Shipped templates and functions, plus two broken ones.
-    fs::create_directories(dir_ + "/sf-repository/templates");
-    fs::create_directories(dir_ + "/nsf");
-    for (const auto& entry : fs::directory_iterator(kSource + "/sf-repository/templates")) {
-      fs::copy(entry.path(), dir_ + "/sf-repository/templates/" + entry.path().filename().string());
-    }
-    for (const auto& entry : fs::directory_iterator(kSource + "/nsf")) {
-      if (entry.is_directory()) {
-        fs::create_directory_symlink(entry.path(),
-                                     dir_ + "/nsf/" + entry.path().filename().string());
-      }
-    }
-    for (std::string name : {"failing", "hanging"}) {
-      std::string pkg = dir_ + "/nsf/" + name;
-      fs::create_directories(pkg);
-      std::ofstream(pkg + "/manifest.json")
-          << R"({"name": ")" << name
-          << R"(", "version": "1.0", "description": "broken on purpose"})";
-      std::ofstream(pkg + "/start")
-          << "#!/bin/sh\necho starting " << name << "\n"
-          << (name == "failing" ? "echo 'no luck' >&2\nexit 1\n"
-                                : "exec sh -c 'sleep 1000; echo corch-hanging-marker'\n");
-      std::ofstream(pkg + "/stop") << "#!/bin/sh\nexit 0\n";
-      fs::permissions(pkg + "/start", fs::perms::owner_all, fs::perm_options::add);
-      fs::permissions(pkg + "/stop", fs::perms::owner_all, fs::perm_options::add);
-      std::ofstream(dir_ + "/sf-repository/templates/" + name + ".json")
-          << R"({"id": ")" << name << R"(-nsf", "functional-capability": ")" << name
-          << R"(", "type": "native", "image": {"uri": "nsf/)" << name
-          << R"("}, "ports": {"min": 2, "max": 2}})";
-    }
-    std::ofstream(dir_ + "/corchd.json") << R"({"compute": {"timeout-ms": 3000}})";
-  }
-
-  Sandbox& sb_;
-  std::string prefix_;
-  std::string dir_;
-  std::optional<Corchd> corchd_;
   static inline int count_ = 0;
 };
 

@@ -14,6 +14,7 @@
 #include <regex>
 
 #include "harness/corchd.h"
+#include "harness/demo_node.h"
 #include "harness/sandbox.h"
 
 using namespace corch::test;
@@ -25,7 +26,6 @@ BOOST_TEST_GLOBAL_FIXTURE(SandboxFixture);
 
 namespace {
 
-const std::string kSource = CORCH_SOURCE_DIR;
 
 // One bridge SF, and the four rules of a chain through it (priority 1, any traffic).
 std::string bridgeSf(const std::string& id, const std::string& name = "bridge") {
@@ -85,114 +85,33 @@ std::string withFailing() {
                        chainRules("bad", "20", R"(, "ether_type": "0x0800", "protocol": "6")"));
 }
 
-// Hosts h0 (10.0.0.1, behind demo0) and h1 (10.0.0.2, behind demo1), and corchd with the shipped
-// templates plus a function whose start script fails.
-class Node {
+// The demo node with a function whose start script fails, plus what these tests ask of it.
+class Node : public DemoNode {
  public:
-  Node() : sb_(Sandbox::get()) {
-    prefix_ = "u" + std::to_string(getpid() % 100000);
-    dir_ = sb_.dir() + "/update-node";
-    fs::create_directories(dir_);
-    makeRepository();
-    cleanUp();
-    for (int i = 0; i < 2; ++i) {
-      std::string host = "h" + std::to_string(i);
-      auto phys = sb_.addHost(host, "10.0.0." + std::to_string(i + 1) + "/24");
-      BOOST_REQUIRE_MESSAGE(phys.ok(), (phys.ok() ? std::string() : phys.error().message()));
-      BOOST_REQUIRE(sb_.run("ip link set " + *phys + " name demo" + std::to_string(i)).ok());
-    }
-    auto corchd = Corchd::start(
-        dir_, {"--config", dir_ + "/corchd.json", "--ovsdb", sb_.ovsdbEndpoint(), "--datapath",
-               "netdev", "--physical-ports", "demo0,demo1", "--repository", dir_ + "/sf-repository",
-               "--state-dir", dir_ + "/state", "--name-prefix", prefix_, "--log-level", "debug"});
-    BOOST_REQUIRE_MESSAGE(corchd.ok(), (corchd.ok() ? std::string() : corchd.error().message()));
-    corchd_.emplace(std::move(*corchd));
-  }
-
-  ~Node() {
-    if (corchd_) corchd_->stop();
-    cleanUp();
-  }
-
-  void cleanUp() {
-    (void)sb_.run("for ns in $(ip netns list | awk '{print $1}' | grep '^" + prefix_ +
-                  "-'); do ip netns pids $ns | xargs -r kill -9; ip netns del $ns; done");
-    (void)sb_.removeHost("h0");
-    (void)sb_.removeHost("h1");
-    (void)sb_.run("ip link del demo0; ip link del demo1");
-  }
-
-  Sandbox& sandbox() { return sb_; }
-  std::string log() const { return corchd_->log(); }
-  HttpResponse request(const std::string& method, const std::string& path,
-                       const std::string& body = "") {
-    return corchd_->request(method, path, body);
-  }
-
-  bool ping(const std::string& from, const std::string& to_ip) {
-    return waitUntil([&] { return sb_.runIn(from, "ping -c 1 -W 1 " + to_ip).ok(); }, 10s, 200ms);
+  Node() : DemoNode("u", "update-node", {{"failing", "echo 'no luck' >&2\nexit 1\n"}}) {
+    auto started = start();
+    BOOST_REQUIRE_MESSAGE(started.ok(), (started.ok() ? std::string() : started.error().message()));
   }
 
   // The namespace of a function, and its identity (the inode of its nsfs file): the same
   // function keeps the same namespace; a restarted one gets a new one.
-  std::string netns(const std::string& sf) const { return prefix_ + "-update-" + sf; }
+  std::string netns(const std::string& sf) const { return prefix() + "-update-" + sf; }
   std::string netnsInode(const std::string& sf) {
-    auto r = sb_.run("stat -L -c %i /run/netns/" + netns(sf));
+    auto r = sandbox().run("stat -L -c %i /run/netns/" + netns(sf));
     return r.ok() ? r.output : "";
   }
 
   // Packets a function's first port received.
   long rxPackets(const std::string& sf) {
-    auto r =
-        sb_.run("ip netns exec " + netns(sf) + " cat /sys/class/net/eth0/statistics/rx_packets");
+    auto r = sandbox().run("ip netns exec " + netns(sf) +
+                           " cat /sys/class/net/eth0/statistics/rx_packets");
     return r.ok() ? std::stol(r.output) : -1;
   }
 
   void expectNothingLeft() {
-    auto bridges = sb_.run("ovs-vsctl list-br");
-    BOOST_TEST(bridges.output == prefix_ + "0\n", "bridges: " << bridges.output);
-    auto flows = sb_.run("ovs-ofctl -O OpenFlow13 --no-names dump-flows " + prefix_ +
-                         "0 | grep -v 'OFPST_FLOW\\|reply' | grep -c . || true");
-    BOOST_TEST(flows.output == "0\n", "flows left on LSI-0: " << flows.output);
-    auto links = sb_.run("ip -br link | awk '{print $1}' | grep '^cg' || true");
-    BOOST_TEST(links.output.empty(), "SF ports left: " << links.output);
-    auto ns = sb_.run("ip netns list | grep '^" + prefix_ + "-' || true");
-    BOOST_TEST(ns.output.empty(), "namespaces left: " << ns.output);
+    std::string left = leftovers();
+    BOOST_TEST(left.empty(), "left behind: " << left);
   }
-
- private:
-  void makeRepository() {
-    fs::remove_all(dir_ + "/sf-repository");
-    fs::remove_all(dir_ + "/nsf");
-    fs::create_directories(dir_ + "/sf-repository/templates");
-    fs::create_directories(dir_ + "/nsf");
-    for (const auto& entry : fs::directory_iterator(kSource + "/sf-repository/templates")) {
-      fs::copy(entry.path(), dir_ + "/sf-repository/templates/" + entry.path().filename().string());
-    }
-    for (const auto& entry : fs::directory_iterator(kSource + "/nsf")) {
-      if (entry.is_directory()) {
-        fs::create_directory_symlink(entry.path(),
-                                     dir_ + "/nsf/" + entry.path().filename().string());
-      }
-    }
-    std::string pkg = dir_ + "/nsf/failing";
-    fs::create_directories(pkg);
-    std::ofstream(pkg + "/manifest.json")
-        << R"({"name": "failing", "version": "1.0", "description": "broken on purpose"})";
-    std::ofstream(pkg + "/start") << "#!/bin/sh\necho 'no luck' >&2\nexit 1\n";
-    std::ofstream(pkg + "/stop") << "#!/bin/sh\nexit 0\n";
-    fs::permissions(pkg + "/start", fs::perms::owner_all, fs::perm_options::add);
-    fs::permissions(pkg + "/stop", fs::perms::owner_all, fs::perm_options::add);
-    std::ofstream(dir_ + "/sf-repository/templates/failing.json")
-        << R"({"id": "failing-nsf", "functional-capability": "failing", "type": "native",
-              "image": {"uri": "nsf/failing"}, "ports": {"min": 2, "max": 2}})";
-    std::ofstream(dir_ + "/corchd.json") << R"({"compute": {"timeout-ms": 3000}})";
-  }
-
-  Sandbox& sb_;
-  std::string prefix_;
-  std::string dir_;
-  std::optional<Corchd> corchd_;
 };
 
 // A ping from h0 to h1 every 50 ms, `count` packets, in the background.
