@@ -25,6 +25,7 @@
 #include "rest/routes.h"
 #include "rest/server.h"
 #include "util/files.h"
+#include "util/http_answer.h"
 
 namespace {
 
@@ -85,23 +86,8 @@ bool isUuidV4(const std::string& id) {
   return id[14] == '4' && std::string("89ab").find(id[19]) != std::string::npos;
 }
 
-struct Answer {
-  int status = 0;
-  std::string content_type;
-  std::string body;
-  http::http_headers headers;
-
-  rapidjson::Document json() const {
-    rapidjson::Document doc;
-    doc.Parse(body.c_str());
-    BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), "not JSON: " << body);
-    return doc;
-  }
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-};
+using corch::test::Answer;
+using corch::test::toAnswer;
 
 struct Fixture {
   Fixture() {
@@ -125,13 +111,7 @@ struct Fixture {
     r.headers().add("X-Auth-Token", "0123456789abcdef");
     r.headers().add("Cache-Control", "no-cache");
     if (body) r.set_body(*body, content_type);
-    auto response = client->request(r).get();
-    Answer a;
-    a.status = response.status_code();
-    a.headers = response.headers();
-    a.content_type = response.headers().content_type();
-    a.body = response.extract_utf8string(true).get();
-    return a;
+    return toAnswer(client->request(r).get());
   }
 
   Answer post(const std::string& body, const std::string& path = "/NF-FG/") {

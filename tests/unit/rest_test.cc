@@ -18,6 +18,7 @@
 #include "rest/fake_graph_service.h"
 #include "rest/routes.h"
 #include "rest/server.h"
+#include "util/http_answer.h"
 
 namespace {
 
@@ -59,34 +60,8 @@ std::string graphWithId(const std::string& id) {
   return text;
 }
 
-struct Answer {
-  int status = 0;
-  std::string reason;
-  std::string content_type;
-  std::string body;
-  http::http_headers headers;
-
-  rapidjson::Document json() const {
-    rapidjson::Document doc;
-    doc.Parse(body.c_str());
-    BOOST_REQUIRE_MESSAGE(!doc.HasParseError(), "not JSON: " << body);
-    return doc;
-  }
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "" : it->second;
-  }
-};
-
-Answer toAnswer(http::http_response response) {
-  Answer a;
-  a.status = response.status_code();
-  a.reason = response.reason_phrase();
-  a.headers = response.headers();
-  a.content_type = response.headers().content_type();
-  a.body = response.extract_utf8string(true).get();
-  return a;
-}
+using corch::test::Answer;
+using corch::test::toAnswer;
 
 struct Fixture {
   Fixture() : Fixture(ServerOptions{}) {}
@@ -372,7 +347,8 @@ BOOST_FIXTURE_TEST_CASE(invalid_ids_are_422, Fixture) {
 
 BOOST_FIXTURE_TEST_CASE(unknown_paths_are_404_whatever_the_method, Fixture) {
   for (const char* method : {"GET", "PUT", "DELETE", "POST"}) {
-    for (const char* path : {"/", "/nope", "/graphs/g1/bogus", "/graphs/g1/sfs/fw", "/NF-FG/g1/x"}) {
+    for (const char* path :
+         {"/", "/nope", "/graphs/g1/bogus", "/graphs/g1/sfs/fw", "/NF-FG/g1/x"}) {
       BOOST_TEST_CONTEXT(method << " " << path) {
         checkProblem(call(method, path), 404, "not-found");
       }
