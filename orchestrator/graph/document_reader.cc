@@ -235,6 +235,9 @@ void DocumentReader::readSapObject(const Value& sub, const std::string& at, Sap&
       sap.internal_group = stringView(sub.FindMember(key.c_str())->value);
       break;
     }
+    case SapType::InternalPort:  // not read from documents yet
+    case SapType::Junction:      // never in a document
+      break;
   }
 }
 

@@ -196,6 +196,11 @@ void Checker::saps() {
       case SapType::Internal:
         endpoint = "internal group " + quoted(sap.internal_group);
         break;
+      case SapType::InternalPort:
+        endpoint = "port " + std::to_string(sap.port_index) + " of the implemented SF";
+        break;
+      case SapType::Junction:
+        break;
     }
     if (endpoint.empty()) continue;
     auto [it, inserted] = endpoints.emplace(endpoint, at.pointer);

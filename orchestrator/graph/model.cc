@@ -14,6 +14,10 @@ std::string_view toString(SapType type) {
       return "host-stack";
     case SapType::Internal:
       return "internal";
+    case SapType::InternalPort:
+      return "internal-port";
+    case SapType::Junction:
+      return "junction";
   }
   return "?";
 }

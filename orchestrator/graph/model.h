@@ -28,8 +28,13 @@ struct Sf {
   bool operator==(const Sf&) const = default;
 };
 
-enum class SapType { Interface, Vlan, Gre, HostStack, Internal };
-std::string_view toString(SapType type);  // "interface", "vlan", "gre", "host-stack", "internal"
+// InternalPort SAPs exist only in the graphs of graph templates (DESIGN section 4): the port of
+// the parent SF they stand for. Junction SAPs are never in a document: the resolver makes them
+// when it splices a template's graph in place of an SF (resolver::expand), one pair per port of
+// that SF; traffic sent to one end of a pair enters the graph at the other end.
+enum class SapType { Interface, Vlan, Gre, HostStack, Internal, InternalPort, Junction };
+// "interface", "vlan", "gre", "host-stack", "internal", "internal-port", "junction"
+std::string_view toString(SapType type);
 
 struct Sap {
   std::string id;
@@ -43,6 +48,8 @@ struct Sap {
   std::string host_configuration;     // host-stack: "static" or "dhcp"
   std::optional<IpPrefix> host_ipv4;  // host-stack, static
   std::string internal_group;         // internal
+  uint32_t port_index = 0;            // internal-port: the parent SF's port (0 = its first)
+  std::string junction_peer;          // junction: the SAP id of the pair's other end
   bool operator==(const Sap&) const = default;
 };
 

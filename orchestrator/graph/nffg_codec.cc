@@ -579,7 +579,9 @@ void NffgWriter::endPoint(const Sap& sap) {
   writer_.StartObject();
   field("id", sap.id);
   if (!sap.name.empty()) field("name", sap.name);
-  std::string_view type = kEndPointTypes[static_cast<size_t>(sap.type)];
+  const auto type_index = static_cast<size_t>(sap.type);
+  std::string_view type =
+      type_index < std::size(kEndPointTypes) ? kEndPointTypes[type_index] : toString(sap.type);
   field("type", type);
   key(type);
   writer_.StartObject();
@@ -605,6 +607,9 @@ void NffgWriter::endPoint(const Sap& sap) {
       break;
     case SapType::Internal:
       field("internal-group", sap.internal_group);
+      break;
+    case SapType::InternalPort:  // only in templates' SF-FGs, never in an NF-FG
+    case SapType::Junction:
       break;
   }
   writer_.EndObject();

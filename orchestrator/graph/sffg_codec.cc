@@ -342,6 +342,12 @@ void SffgWriter::sap(const Sap& sap) {
     case SapType::Internal:
       field("group", sap.internal_group);
       break;
+    case SapType::InternalPort:
+      field("port-index", std::to_string(sap.port_index));
+      break;
+    case SapType::Junction:  // made by the resolver, never printed in a document
+      field("peer", sap.junction_peer);
+      break;
   }
   writer_.EndObject();
   writer_.EndObject();

@@ -17,13 +17,15 @@ Result<Side> sideOf(const graph::Graph& graph, const graph::PortRef& port) {
       return Side::Lsi0;
     case graph::SapType::Gre:
     case graph::SapType::HostStack:
-      return Side::GraphLsi;
     case graph::SapType::Internal:
+    case graph::SapType::Junction:
+      return Side::GraphLsi;
+    case graph::SapType::InternalPort:
       break;
   }
-  return Error(ErrorCode::Unsupported, "SAP " + sap->id + " of type " +
-                                           std::string(graph::toString(sap->type)) +
-                                           " is not supported by this node yet");
+  return Error(ErrorCode::InvalidArgument,
+               "SAP " + sap->id +
+                   " is of type internal-port, which only a graph template's graph may have");
 }
 
 Result<VlinkPlan> createVlinks(const graph::Graph& graph, const VlinkPlan* previous) {

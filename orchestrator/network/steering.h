@@ -17,8 +17,9 @@ namespace corch::network {
 enum class Side { Lsi0, GraphLsi };
 std::string_view toString(Side side);
 
-// Interface and vlan SAPs are on LSI-0; SF ports, gre and host-stack SAPs on the graph-LSI
-// (Table 4). Internal SAPs are not placed yet (Unsupported).
+// Interface and vlan SAPs are on LSI-0; SF ports, gre, host-stack and internal SAPs and the
+// junctions of spliced graph templates on the graph-LSI (Table 4; an internal SAP is the graph's
+// end of a link to its group's LSI). An internal-port SAP left unspliced is InvalidArgument.
 Result<Side> sideOf(const graph::Graph& graph, const graph::PortRef& port);
 
 // Algorithm 1: one vlink per distinct output port that a rule must reach across the two LSIs.

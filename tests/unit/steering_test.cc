@@ -71,13 +71,21 @@ BOOST_AUTO_TEST_CASE(table4_sides) {
   graph::Sap internal;
   internal.id = "i";
   internal.type = graph::SapType::Internal;
-  g.saps.insert(g.saps.end(), {vlan, gre, host, internal});
+  graph::Sap inner;
+  inner.id = "j";
+  inner.type = graph::SapType::Junction;
+  graph::Sap unspliced;
+  unspliced.id = "ip";
+  unspliced.type = graph::SapType::InternalPort;
+  g.saps.insert(g.saps.end(), {vlan, gre, host, internal, inner, unspliced});
   BOOST_TEST((*sideOf(g, sap("eth0")) == Side::Lsi0));
   BOOST_TEST((*sideOf(g, sap("v")) == Side::Lsi0));
   BOOST_TEST((*sideOf(g, sap("g")) == Side::GraphLsi));
   BOOST_TEST((*sideOf(g, sap("h")) == Side::GraphLsi));
   BOOST_TEST((*sideOf(g, sfp("nat", "1")) == Side::GraphLsi));
-  BOOST_TEST((sideOf(g, sap("i")).error().code() == ErrorCode::Unsupported));
+  BOOST_TEST((*sideOf(g, sap("i")) == Side::GraphLsi));
+  BOOST_TEST((*sideOf(g, sap("j")) == Side::GraphLsi));
+  BOOST_TEST((sideOf(g, sap("ip")).error().code() == ErrorCode::InvalidArgument));
 }
 
 BOOST_AUTO_TEST_CASE(figure8_vlinks_and_split) {
