@@ -63,6 +63,8 @@ std::string_view toString(PortTechnology technology) {
       return "tap";
     case PortTechnology::VhostUser:
       return "vhost-user";
+    case PortTechnology::Gre:
+      return "gre";
   }
   return "?";
 }

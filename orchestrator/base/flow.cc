@@ -134,7 +134,17 @@ std::string toString(const TsRule& rule) {
   if (a.set_source_port) action("set_field:" + std::to_string(*a.set_source_port) + "->tp_src");
   if (a.set_dest_port) action("set_field:" + std::to_string(*a.set_dest_port) + "->tp_dst");
   if (a.dec_ttl) action("dec_ttl");
-  for (uint32_t port : rule.outputs) action("output:" + std::to_string(port));
+  uint16_t tag = 0;  // the tag pushed for the outputs so far
+  for (size_t i = 0; i < rule.outputs.size(); ++i) {
+    uint16_t want = i < rule.output_vlans.size() ? rule.output_vlans[i] : 0;
+    if (want != tag) {
+      if (tag != 0) action("pop_vlan");
+      if (want != 0) action("push_vlan:0x8100,set_field:" + std::to_string(want) + "->vlan_vid");
+      tag = want;
+    }
+    action(rule.outputs[i] == kPortNormal ? std::string("NORMAL")
+                                          : "output:" + std::to_string(rule.outputs[i]));
+  }
   if (rule.outputs.empty()) action("drop");
   return out.str();
 }

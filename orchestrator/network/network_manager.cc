@@ -1,13 +1,43 @@
 #include "network/network_manager.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cstring>
 
 #include "corch/log.h"
+#include "platform/netlink.h"
 
 namespace corch::network {
 namespace {
 
 log::Logger lg("network");
+
+// Whether an address is one of the node's own (in this network namespace).
+bool isLocalAddress(const IpAddr& ip) {
+  struct ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool found = false;
+  for (struct ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr) continue;
+    if (i->ifa_addr->sa_family == AF_INET && !ip.v6) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      found = std::memcmp(&a->sin_addr, ip.bytes.data(), 4) == 0;
+    } else if (i->ifa_addr->sa_family == AF_INET6 && ip.v6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      found = std::memcmp(&a->sin6_addr, ip.bytes.data(), 16) == 0;
+    }
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+// A SAP port's plan without its name: two are the same SAP port when these are equal.
+SapPortPlan unnamed(SapPortPlan p) {
+  p.spec.name.clear();
+  return p;
+}
 
 }  // namespace
 
@@ -22,8 +52,9 @@ Result<void> NetworkManager::start() {
   auto existing = driver_.listLsis();
   if (!existing) return std::move(existing).error().context("cannot list LSIs");
   const std::string graph_prefix = options_.prefix + "-g";
+  const std::string group_prefix = options_.prefix + "-i";
   for (const auto& name : *existing) {
-    if (name == options_.lsi0 || name.starts_with(graph_prefix)) {
+    if (name == options_.lsi0 || name.starts_with(graph_prefix) || name.starts_with(group_prefix)) {
       CORCH_LOG(lg, Info) << "removing stale LSI " << name << " left by an earlier run";
       CORCH_TRY(driver_.destroyLsi(name));
     }
@@ -54,6 +85,8 @@ Result<GraphNetworkPlan> NetworkManager::plan(
     const PlanBase& base) const {
   std::vector<FieldError> errors;
   std::map<std::string, std::string> plan_sap_interfaces;
+  std::map<std::string, uint16_t> plan_sap_vlans;
+  std::vector<SapPortPlan> plan_sap_ports;
   if (index == 0 || index > kMaxGraphIndex) {
     return Error(ErrorCode::ResourceExhausted,
                  "no free graph index (at most " + std::to_string(kMaxGraphIndex) + " graphs)");
@@ -71,17 +104,70 @@ Result<GraphNetworkPlan> NetworkManager::plan(
       errors.push_back({ptr + "/type", side.error().message()});
       continue;
     }
-    if (sap.type == graph::SapType::Interface && !lsi0_ports_.count(sap.if_name)) {
-      std::string known;
-      for (const auto& [name, number] : lsi0_ports_) known += (known.empty() ? "" : ", ") + name;
-      errors.push_back({ptr + "/interface/if-name",
-                        "interface '" + sap.if_name + "' is not a physical port of this node (" +
-                            (known.empty() ? "none configured" : "ports: " + known) + ")"});
-    } else if (sap.type == graph::SapType::Interface) {
-      plan_sap_interfaces[sap.id] = sap.if_name;
-    } else {
-      errors.push_back({ptr + "/type", "SAP type '" + std::string(graph::toString(sap.type)) +
-                                           "' is not supported by this node yet"});
+    const std::string object = ptr + "/" + std::string(graph::toString(sap.type));
+    SapPortPlan port;
+    port.sap_id = sap.id;
+    port.type = sap.type;
+    switch (sap.type) {
+      case graph::SapType::Interface:
+      case graph::SapType::Vlan:
+        if (!lsi0_ports_.count(sap.if_name)) {
+          std::string known;
+          for (const auto& [name, number] : lsi0_ports_) {
+            known += (known.empty() ? "" : ", ") + name;
+          }
+          errors.push_back({object + "/if-name",
+                            "interface '" + sap.if_name +
+                                "' is not a physical port of this node (" +
+                                (known.empty() ? "none configured" : "ports: " + known) + ")"});
+          break;
+        }
+        if (sap.type == graph::SapType::Vlan && (sap.vlan_id == 0 || sap.vlan_id > 4094)) {
+          errors.push_back({object + "/vlan-id",
+                            "VLAN id " + std::to_string(sap.vlan_id) +
+                                " cannot carry a SAP's traffic (1-4094; 0 and 4095 are reserved)"});
+          break;
+        }
+        plan_sap_interfaces[sap.id] = sap.if_name;
+        if (sap.type == graph::SapType::Vlan) plan_sap_vlans[sap.id] = sap.vlan_id;
+        break;
+      case graph::SapType::Gre:
+        if (!isLocalAddress(sap.gre_local)) {
+          errors.push_back({object + "/local-ip",
+                            sap.gre_local.str() +
+                                " is not an address of this node: a GRE tunnel starts at one"});
+          break;
+        }
+        port.spec.technology = PortTechnology::Gre;
+        port.spec.tunnel = TunnelSpec{sap.gre_local, sap.gre_remote, sap.gre_key};
+        plan_sap_ports.push_back(port);
+        break;
+      case graph::SapType::HostStack:
+        if (sap.host_configuration != "static") {
+          errors.push_back({object + "/configuration",
+                            "DHCP on a host-stack SAP is not supported by this node yet; give a "
+                            "static configuration with an ipv4 address"});
+          break;
+        }
+        port.spec.technology = PortTechnology::Internal;
+        port.address = sap.host_ipv4;
+        plan_sap_ports.push_back(port);
+        break;
+      case graph::SapType::Internal:
+        port.group = sap.internal_group;
+        plan_sap_ports.push_back(port);
+        break;
+      case graph::SapType::Junction:
+        port.peer = sap.junction_peer;
+        port.first = sap.id < sap.junction_peer;
+        if (!graph.findSap(sap.junction_peer)) {
+          errors.push_back({ptr, "junction " + sap.id + " has no other end"});
+          break;
+        }
+        plan_sap_ports.push_back(port);
+        break;
+      case graph::SapType::InternalPort:
+        break;  // sideOf refused it
     }
   }
   if (!errors.empty()) {
@@ -93,6 +179,8 @@ Result<GraphNetworkPlan> NetworkManager::plan(
   plan.index = index;
   plan.lsi = lsiName(index);
   plan.sap_interfaces = std::move(plan_sap_interfaces);
+  plan.sap_vlans = std::move(plan_sap_vlans);
+  plan.sap_ports = std::move(plan_sap_ports);
   const GraphNetworkPlan* previous = base.previous;
   auto vlinks = createVlinks(graph, previous ? &previous->vlinks : nullptr);
   if (!vlinks) return std::move(vlinks).error();
@@ -143,6 +231,38 @@ Result<GraphNetworkPlan> NetworkManager::plan(
   for (auto& rule : plan.rules) {
     if (!rule.vlink_forwarder) rule.number = plan.flowrule_numbers.at(rule.flowrule_id);
   }
+  // SAP ports keep their number (hence their port) while they stay the same.
+  std::set<uint32_t> sap_taken;
+  if (previous) {
+    for (const auto& [id, n] : previous->sap_numbers) sap_taken.insert(n);
+    for (const auto& port : plan.sap_ports) {
+      for (const auto& old : previous->sap_ports) {
+        if (old.sap_id == port.sap_id && unnamed(old) == unnamed(port)) {
+          plan.sap_numbers[port.sap_id] = previous->sap_numbers.at(port.sap_id);
+        }
+      }
+    }
+  }
+  uint32_t next_sap = 0;
+  for (auto& port : plan.sap_ports) {
+    if (!plan.sap_numbers.count(port.sap_id)) {
+      while (sap_taken.count(next_sap)) ++next_sap;
+      plan.sap_numbers[port.sap_id] = next_sap;
+      sap_taken.insert(next_sap);
+    }
+    port.spec.name =
+        "cg" + std::to_string(index) + "a" + std::to_string(plan.sap_numbers.at(port.sap_id));
+    if (port.type == graph::SapType::Internal || port.type == graph::SapType::Junction) {
+      port.spec.name += "-";
+    }
+  }
+  // A junction pair is made by its first end, under its name.
+  for (auto& port : plan.sap_ports) {
+    if (port.type != graph::SapType::Junction || port.first) continue;
+    for (const auto& other : plan.sap_ports) {
+      if (other.sap_id == port.peer) port.spec.name = other.spec.name;
+    }
+  }
 
   for (size_t s = 0; s < graph.sfs.size(); ++s) {
     const graph::Sf& sf = graph.sfs[s];
@@ -172,6 +292,14 @@ Result<GraphNetworkPlan> NetworkManager::plan(
     ts.priority = rule.priority;
     ts.fields = rule.fields;
     ts.mods = rule.mods;
+    if (rule.side == Side::Lsi0) {
+      ts.outputs.assign(rule.outputs.size(), 1);
+      auto tagged = tagVlanSaps(plan, rule, ts);
+      if (!tagged) {
+        for (auto& e : tagged.error().fields()) errors.push_back(e);
+        continue;
+      }
+    }
     auto checked = driver_.checkRules({ts});
     if (!checked) {
       errors.push_back(
@@ -197,6 +325,11 @@ Result<GraphNetworkPlan> NetworkManager::plan(
     ts.priority = rule.priority;
     ts.in_port = *in;
     ts.fields = rule.fields;
+    ts.outputs.assign(rule.outputs.size(), 1);
+    if (!tagVlanSaps(plan, rule, ts)) continue;
+    ts.outputs.clear();
+    ts.output_vlans.clear();
+    ts.mods = {};
     lsi0_rules.push_back(ts);
   }
   CORCH_TRY(checkLsi0Conflicts(plan, lsi0_rules));
@@ -251,6 +384,8 @@ Result<std::vector<TsRule>> NetworkManager::resolveRules(const GraphNetworkPlan&
       }
       return it->second.of_port;
     }
+    auto own = network.sap_ports.find(end.port.sap_id);
+    if (own != network.sap_ports.end()) return own->second.of_port;
     auto it = plan.sap_interfaces.find(end.port.sap_id);
     if (it == plan.sap_interfaces.end()) {
       return Error(ErrorCode::Internal, "SAP " + end.port.sap_id + " has no port");
@@ -273,6 +408,7 @@ Result<std::vector<TsRule>> NetworkManager::resolveRules(const GraphNetworkPlan&
       if (!port) return std::move(port).error();
       ts.outputs.push_back(*port);
     }
+    if (side == Side::Lsi0) CORCH_TRY(tagVlanSaps(plan, rule, ts));
     out.push_back(std::move(ts));
   }
   return out;
@@ -411,6 +547,198 @@ Result<void> NetworkManager::removeRules(const GraphNetworkPlan& plan, Side side
                                            " from " + lsi);
   }
   if (side == Side::Lsi0) releaseLsi0(plan.index, rules);
+  return Ok();
+}
+
+Result<void> NetworkManager::tagVlanSaps(const GraphNetworkPlan& plan, const SplitRule& rule,
+                                         TsRule& ts) const {
+  auto vlanOf = [&](const Endpoint& end) -> uint16_t {
+    if (end.kind != Endpoint::Kind::Port || end.port.kind != graph::PortRef::Kind::Sap) return 0;
+    auto it = plan.sap_vlans.find(end.port.sap_id);
+    return it == plan.sap_vlans.end() ? 0 : it->second;
+  };
+  const std::string at = "/sffg/flowrules/" + std::to_string(rule.flowrule_index);
+  auto refuse = [&](const std::string& field, const std::string& why) {
+    return Error(ErrorCode::Unsupported, "a flowrule conflicts with its vlan SAP's tag",
+                 {FieldError{at + field, why}});
+  };
+  if (uint16_t vid = vlanOf(rule.in)) {
+    const std::string sap = "traffic from vlan SAP " + rule.in.port.sap_id + " (VLAN " +
+                            std::to_string(vid) + ") enters the graph untagged";
+    Modifications& m = ts.mods;
+    if (ts.fields.vlan_id) {
+      return refuse("/match/vlan_id", sap + ": the SAP matches its VLAN, an inner tag cannot be");
+    }
+    if (m.pop_vlan) return refuse("/actions/pop_vlan", sap + ": there is no tag to pop");
+    if (!m.push_vlan && m.set_vlan_id) {
+      return refuse("/actions/set_vlan_id", sap + ": push_vlan a tag before setting its VLAN id");
+    }
+    ts.fields.vlan_id = vid;
+    if (m.push_vlan) {
+      // Remove the SAP's tag, push another: the same as rewriting the tag in place.
+      m.set_vlan_id = m.set_vlan_id.value_or(*m.push_vlan);
+      m.push_vlan.reset();
+    } else {
+      m.pop_vlan = true;
+    }
+  }
+  std::vector<uint16_t> tags;
+  bool tagged = false;
+  for (size_t i = 0; i < rule.outputs.size(); ++i) {
+    tags.push_back(vlanOf(rule.outputs[i]));
+    tagged = tagged || tags.back() != 0;
+  }
+  if (tagged) ts.output_vlans = std::move(tags);
+  return Ok();
+}
+
+Result<std::string> NetworkManager::joinGroup(const std::string& group) {
+  std::lock_guard lock(groups_mu_);
+  Group& g = groups_[group];
+  if (g.members == 0) {
+    g.lsi = options_.prefix + "-i" + std::to_string(next_group_++);
+    auto made = driver_.createLsi(LsiSpec{g.lsi, {}, {}, "", 0});
+    if (!made) {
+      groups_.erase(group);
+      return std::move(made).error().context("cannot create the LSI of internal group " + group);
+    }
+    // The group is one L2 segment joining its members: the switch learns where each MAC is.
+    TsRule normal;
+    normal.cookie = 0;
+    normal.priority = 0;
+    normal.outputs = {kPortNormal};
+    auto installed = driver_.installRules(g.lsi, {normal});
+    if (!installed) {
+      (void)driver_.destroyLsi(g.lsi);
+      groups_.erase(group);
+      return std::move(installed).error().context("cannot forward on internal group " + group);
+    }
+    CORCH_LOG(lg, Info) << "internal group " << group << " up on " << g.lsi;
+  }
+  ++g.members;
+  return g.lsi;
+}
+
+Result<void> NetworkManager::leaveGroup(const std::string& group) {
+  std::lock_guard lock(groups_mu_);
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return Ok();
+  if (--it->second.members > 0) return Ok();
+  auto done = driver_.destroyLsi(it->second.lsi);
+  if (!done) {
+    ++it->second.members;
+    return std::move(done).error().context("cannot remove the LSI of internal group " + group);
+  }
+  CORCH_LOG(lg, Info) << "internal group " << group << " removed with its last member";
+  groups_.erase(it);
+  return Ok();
+}
+
+std::map<std::string, std::string> NetworkManager::internalGroups() const {
+  std::lock_guard lock(groups_mu_);
+  std::map<std::string, std::string> out;
+  for (const auto& [name, g] : groups_) out[name] = g.lsi;
+  return out;
+}
+
+Result<SapPortsMade> NetworkManager::createSapPorts(const GraphNetworkPlan& plan,
+                                                    const std::vector<SapPortPlan>& saps) {
+  SapPortsMade made;
+  auto fail = [&](Error error) -> Error {
+    auto undone = destroySapPorts(plan, made);
+    if (!undone) {
+      CORCH_LOG(lg, Error) << "cannot undo SAP ports of " << plan.lsi << ": "
+                           << undone.error().message();
+    }
+    return error;
+  };
+  // Tunnel and internal ports: one batch.
+  std::vector<PortSpec> specs;
+  std::vector<const SapPortPlan*> owners;
+  for (const auto& sap : saps) {
+    if (sap.type == graph::SapType::Gre || sap.type == graph::SapType::HostStack) {
+      specs.push_back(sap.spec);
+      owners.push_back(&sap);
+    }
+  }
+  if (!specs.empty()) {
+    auto ports = driver_.createPorts(plan.lsi, specs);
+    if (!ports) return std::move(ports).error().context("cannot create SAP ports on " + plan.lsi);
+    for (size_t i = 0; i < owners.size() && i < ports->size(); ++i) {
+      SapPortMade m;
+      m.sap = *owners[i];
+      m.ports[owners[i]->sap_id] = (*ports)[i];
+      made.push_back(std::move(m));
+    }
+  }
+  // Host-stack ports in the node's own stack: up, with their address.
+  for (const auto* owner : owners) {
+    if (owner->type != graph::SapType::HostStack) continue;
+    const std::string& ifname = owner->spec.name;
+    auto up = platform::setLinkUp(ifname);
+    if (!up) return fail(std::move(up).error().context("host-stack SAP " + owner->sap_id));
+    if (owner->address) {
+      auto added = platform::addAddress(
+          ifname, owner->address->addr.str() + "/" + std::to_string(owner->address->length));
+      if (!added) return fail(std::move(added).error().context("host-stack SAP " + owner->sap_id));
+    }
+  }
+  for (const auto& sap : saps) {
+    if (sap.type == graph::SapType::Internal) {
+      auto lsi = joinGroup(sap.group);
+      if (!lsi) return fail(std::move(lsi).error());
+      SapPortMade m;
+      m.sap = sap;
+      m.joined = true;
+      made.push_back(m);
+      auto link = driver_.connectLsis(*lsi, plan.lsi, 1, sap.spec.name);
+      if (!link || link->size() != 1) {
+        return fail(
+            link ? Error(ErrorCode::Internal, "no link to internal group " + sap.group)
+                 : std::move(link).error().context("cannot join internal group " + sap.group));
+      }
+      const VlinkInfo& v = link->front();
+      made.back().link = v;
+      made.back().ports[sap.sap_id] = PortInfo{v.name_b, v.port_b, ""};
+    } else if (sap.type == graph::SapType::Junction && sap.first) {
+      auto link = driver_.connectLsis(plan.lsi, plan.lsi, 1, sap.spec.name);
+      if (!link || link->size() != 1) {
+        return fail(link ? Error(ErrorCode::Internal, "no junction " + sap.sap_id)
+                         : std::move(link).error().context("cannot make junction " + sap.sap_id));
+      }
+      const VlinkInfo& v = link->front();
+      SapPortMade m;
+      m.sap = sap;
+      m.link = v;
+      m.ports[sap.sap_id] = PortInfo{v.name_a, v.port_a, ""};
+      m.ports[sap.peer] = PortInfo{v.name_b, v.port_b, ""};
+      made.push_back(std::move(m));
+    }
+  }
+  return made;
+}
+
+Result<void> NetworkManager::destroySapPorts(const GraphNetworkPlan& plan,
+                                             const SapPortsMade& made) {
+  Result<void> result = Ok();
+  auto keep = [&](Result<void> r) {
+    if (!r && result) result = std::move(r);
+  };
+  std::vector<VlinkInfo> links;
+  std::vector<std::string> ports;
+  for (const auto& m : made) {
+    if (m.link) {
+      links.push_back(*m.link);
+    } else {
+      for (const auto& [sap, port] : m.ports) ports.push_back(port.name);
+    }
+  }
+  if (!links.empty()) keep(driver_.destroyVlinks(links));
+  if (!ports.empty()) keep(driver_.destroyPorts(plan.lsi, ports));
+  for (const auto& m : made) {
+    if (m.joined) keep(leaveGroup(m.sap.group));
+  }
+  if (!result) return std::move(result).error().context("cannot remove SAP ports of " + plan.lsi);
   return Ok();
 }
 

@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -49,17 +50,37 @@ struct SfPortPlan {
   PortSpec spec;
 };
 
+// A SAP with a port on the graph-LSI (Table 4): gre (a tunnel port), host-stack (an internal port
+// in the node's own stack), internal (a link to its group's LSI) and junction (one end of a link
+// looping back into the graph-LSI; the pair's `first` end makes the link for both).
+struct SapPortPlan {
+  std::string sap_id;
+  graph::SapType type = graph::SapType::Gre;
+  PortSpec spec;  // gre and host-stack: the port; internal, junction: spec.name names the link
+  std::optional<IpPrefix> address;  // host-stack, static
+  bool dhcp = false;                // host-stack, dhcp
+  std::string group;                // internal
+  std::string peer;                 // junction: the other end's SAP id
+  bool first = false;               // junction: this end makes the pair
+  bool operator==(const SapPortPlan&) const = default;
+};
+
 struct GraphNetworkPlan {
   uint32_t index = 0;
   std::string lsi;
   VlinkPlan vlinks;
   std::vector<SplitRule> rules;
   std::vector<SfPortPlan> sf_ports;                   // in graph order
-  std::map<std::string, std::string> sap_interfaces;  // interface SAP id -> LSI-0 port name
+  std::map<std::string, std::string> sap_interfaces;  // interface/vlan SAP id -> LSI-0 port name
+  std::map<std::string, uint16_t> sap_vlans;          // vlan SAP id -> its VLAN id
+  std::vector<SapPortPlan> sap_ports;                 // SAPs on the graph-LSI, in graph order
   // Stable numbers, kept across updates: an SF's number names its ports ("cg<graph>s<n>p<port>"),
   // a flowrule's number (from 1) is the low half of its rules' cookies.
   std::map<std::string, uint32_t> sf_numbers;        // SF id -> number (0-based)
   std::map<std::string, uint32_t> flowrule_numbers;  // flowrule id -> number (from 1)
+  // A graph-LSI SAP's number names its port or link ("cg<graph>a<n>"); kept across updates while
+  // the SAP stays the same.
+  std::map<std::string, uint32_t> sap_numbers;
 };
 
 // What plan() keeps of a deployed version of the graph (all empty for a first deploy).
@@ -74,7 +95,17 @@ struct PlanBase {
 struct GraphNetwork {
   LsiInfo lsi;
   std::map<std::pair<std::string, std::string>, PortInfo> sf_ports;  // (sf, port) -> port
+  std::map<std::string, PortInfo> sap_ports;                         // graph-LSI SAP -> its port
 };
+
+// What createSapPorts made for one SAP port plan (a junction pair: for its first end), to undo.
+struct SapPortMade {
+  SapPortPlan sap;
+  std::map<std::string, PortInfo> ports;  // SAP id -> its port (both ends of a junction)
+  std::optional<VlinkInfo> link;          // internal and junction: the link made
+  bool joined = false;                    // internal: a member of sap.group
+};
+using SapPortsMade = std::vector<SapPortMade>;
 
 class NetworkManager {
  public:
@@ -117,6 +148,17 @@ class NetworkManager {
                                               const std::vector<SfPortPlan>& ports);
   Result<void> destroySfPorts(const GraphNetworkPlan& plan, const std::vector<std::string>& names);
 
+  // Makes the graph-LSI ports of some SAPs of the plan (all of plan.sap_ports for a deploy):
+  // tunnel and internal ports (an internal port given its static address, or a DHCP client),
+  // links to internal groups (creating a group's LSI for its first member) and junction loops;
+  // all or nothing. Undo: destroySapPorts(made).
+  Result<SapPortsMade> createSapPorts(const GraphNetworkPlan& plan,
+                                      const std::vector<SapPortPlan>& saps);
+  Result<void> destroySapPorts(const GraphNetworkPlan& plan, const SapPortsMade& made);
+
+  // The LSIs of internal groups that exist (for tests and the domain description).
+  std::map<std::string, std::string> internalGroups() const;
+
   // Installs (OpenFlow add: a rule of the same key is replaced) or removes (strictly, by key)
   // some rules of the graph on one side, as one batch. On LSI-0, installRules claims their keys
   // for the graph (Conflict if another graph has one) and removeRules releases them.
@@ -137,6 +179,19 @@ class NetworkManager {
  private:
   Result<uint32_t> lsi0Port(const std::string& ifname) const;
   std::string lsiName(uint32_t index) const;
+  // Adds the tags of vlan SAPs to a rule of LSI-0: its input's (matched, then removed) and its
+  // outputs' (pushed). Errors name the flowrule field the SAP's tag conflicts with.
+  Result<void> tagVlanSaps(const GraphNetworkPlan& plan, const SplitRule& rule, TsRule& ts) const;
+  // Internal groups: the LSI joining their members, made for the first, removed after the last.
+  Result<std::string> joinGroup(const std::string& group);
+  Result<void> leaveGroup(const std::string& group);
+  struct Group {
+    std::string lsi;
+    uint32_t members = 0;
+  };
+  mutable std::mutex groups_mu_;
+  std::map<std::string, Group> groups_;
+  uint32_t next_group_ = 1;
 
   VSwitchDriver& driver_;
   NetworkOptions options_;

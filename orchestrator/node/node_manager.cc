@@ -100,6 +100,7 @@ struct NodeManager::Deployed {
   graph::Graph graph;
   network::GraphNetworkPlan plan;
   network::GraphNetwork network;
+  network::SapPortsMade sap_ports;                     // graph-LSI SAPs' ports and links
   std::map<std::string, compute::Function> functions;  // by SF id
   // Removals an update could not finish after it committed (a function or ports that would not
   // go): retried by DELETE.
@@ -198,6 +199,10 @@ state::UndoLog NodeManager::teardownLog(const Deployed& d) {
   state::UndoLog log;
   const network::GraphNetworkPlan p = d.plan;
   log.record("graph-LSI " + p.lsi, [this, p] { return network_.destroyGraphLsi(p); });
+  if (!d.sap_ports.empty()) {
+    log.record("SAP ports of " + p.lsi,
+               [this, p, made = d.sap_ports] { return network_.destroySapPorts(p, made); });
+  }
   for (const auto& e : d.leftovers.entries()) log.record(e.what, e.undo);
   for (const auto& sf : d.graph.sfs) {
     auto it = d.functions.find(sf.id);
@@ -293,6 +298,17 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
   undo.record("graph-LSI " + p.lsi, [this, p] { return network_.destroyGraphLsi(p); });
   changes.push_back("graph-LSI " + p.lsi + " created with " + std::to_string(p.sf_ports.size()) +
                     " SF port(s) and " + std::to_string(p.vlinks.count) + " vlink(s)");
+  if (!p.sap_ports.empty()) {
+    auto saps = network_.createSapPorts(p, p.sap_ports);
+    if (!saps) return fail(std::move(saps).error());
+    d->sap_ports = std::move(*saps);
+    for (const auto& m : d->sap_ports) {
+      for (const auto& [sap, port] : m.ports) d->network.sap_ports[sap] = port;
+    }
+    undo.record("SAP ports of " + p.lsi,
+                [this, p, made = d->sap_ports] { return network_.destroySapPorts(p, made); });
+    changes.push_back(std::to_string(p.sap_ports.size()) + " SAP(s) attached to " + p.lsi);
+  }
   setProgress(record, 40);
 
   std::vector<compute::Function> functions;
@@ -450,6 +466,37 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
                 [this, v = *vlinks] { return network_.removeVlinks(v); });
     for (const auto& v : *vlinks) d->network.lsi.vlinks.push_back(v);
     done.push_back(std::to_string(vlinks->size()) + " vlink(s) added");
+  }
+
+  // 1b. Ports of graph-LSI SAPs that are new or changed (changed ones took a new number); the
+  // others are kept.
+  std::set<std::string> old_sap_names;
+  for (const auto& s : old.plan.sap_ports) old_sap_names.insert(s.spec.name);
+  std::set<std::string> new_sap_names;
+  std::vector<network::SapPortPlan> new_saps;
+  for (const auto& s : d->plan.sap_ports) {
+    new_sap_names.insert(s.spec.name);
+    if (!old_sap_names.count(s.spec.name)) new_saps.push_back(s);
+  }
+  network::SapPortsMade gone_saps;
+  for (const auto& m : old.sap_ports) {
+    if (new_sap_names.count(m.sap.spec.name)) {
+      d->sap_ports.push_back(m);
+      for (const auto& [sap, port] : m.ports) d->network.sap_ports[sap] = port;
+    } else {
+      gone_saps.push_back(m);
+    }
+  }
+  if (!new_saps.empty()) {
+    auto saps = network_.createSapPorts(d->plan, new_saps);
+    if (!saps) return fail(std::move(saps).error());
+    undo.record("SAP ports added to " + d->plan.lsi,
+                [this, p = d->plan, made = *saps] { return network_.destroySapPorts(p, made); });
+    for (const auto& m : *saps) {
+      for (const auto& [sap, port] : m.ports) d->network.sap_ports[sap] = port;
+      d->sap_ports.push_back(m);
+    }
+    done.push_back(std::to_string(new_saps.size()) + " SAP(s) attached");
   }
 
   // 2. Ports of the SFs to build (changed ones have new names: the old ports still exist).
@@ -616,6 +663,16 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
     d->leftovers.record(
         "SF ports of " + old.plan.lsi + " (removed)",
         [this, p = old.plan, old_names] { return network_.destroySfPorts(p, old_names); });
+  }
+  if (!gone_saps.empty()) {
+    auto saps_gone = network_.destroySapPorts(old.plan, gone_saps);
+    if (!saps_gone) {
+      CORCH_LOG(lg, Error) << "graph " << id << ": " << saps_gone.error().message();
+      d->leftovers.record(
+          "SAP ports of " + old.plan.lsi + " (removed)",
+          [this, p = old.plan, gone_saps] { return network_.destroySapPorts(p, gone_saps); });
+    }
+    done.push_back(std::to_string(gone_saps.size()) + " SAP(s) detached");
   }
   {
     std::lock_guard lock(mu_);

@@ -344,7 +344,21 @@ void putInstructions(std::string& s, const TsRule& rule) {
   if (a.set_source_port) putSetField(s, portField(protocol, true), be16(*a.set_source_port));
   if (a.set_dest_port) putSetField(s, portField(protocol, false), be16(*a.set_dest_port));
   if (a.dec_ttl) putAction(s, kDecNwTtl);
-  for (uint32_t port : rule.outputs) {
+  uint16_t tag = 0;  // the tag pushed for the outputs so far (vlan SAPs)
+  for (size_t i = 0; i < rule.outputs.size(); ++i) {
+    const uint32_t port = rule.outputs[i];
+    const uint16_t want = i < rule.output_vlans.size() ? rule.output_vlans[i] : 0;
+    if (want != tag) {
+      if (tag != 0) putAction(s, kPopVlan);
+      if (want != 0) {
+        put16(s, kPushVlan);
+        put16(s, 8);
+        put16(s, kEthTypeVlan);
+        putZeros(s, 2);
+        putSetField(s, kVlanVid, be16(kVidPresent | want));
+      }
+      tag = want;
+    }
     put16(s, kOutput);
     put16(s, 16);
     put32(s, port);
@@ -617,8 +631,38 @@ Result<void> instructionsToRule(std::string_view bytes, TsRule& rule) {
     auto actions = readActions(ins.body.substr(4));
     if (!actions.ok()) return std::move(actions).error();
     bool pushed = false;  // a push_vlan waiting for its set_field vlan_vid
+    // Tags of outputs (TsRule::output_vlans): a push_vlan that cannot be the modification's
+    // (one came already, or a later modification or an output did) tags the outputs after it,
+    // up to a pop_vlan.
+    bool tagging = false;     // between such a push_vlan and its outputs
+    bool tag_pushed = false;  // its set_field vlan_vid not seen yet
+    uint16_t output_tag = 0;
+    auto pastPush = [&] {
+      Modifications later = mods;
+      later.push_vlan.reset();
+      return mods.push_vlan.has_value() || !later.empty() || !rule.outputs.empty();
+    };
     for (const auto& a : *actions) {
-      if (!rule.outputs.empty() && a.type != kOutput) {
+      if (tagging && a.type == kPopVlan && !tag_pushed && output_tag != 0) {
+        output_tag = 0;
+        continue;
+      }
+      if (a.type == kPushVlan && !pushed && pastPush()) {
+        if (a.body.size() < 2 || get16(a.body, 0) != kEthTypeVlan || output_tag != 0) {
+          return Error(ErrorCode::Unsupported, "openflow: an output tag corch does not make");
+        }
+        tagging = tag_pushed = true;
+        continue;
+      }
+      if (tag_pushed) {
+        if (a.type != kSetField || a.oxm.field != kVlanVid || a.oxm.value.size() != 2) {
+          return Error(ErrorCode::Unsupported, "openflow: push_vlan without its VLAN id");
+        }
+        output_tag = static_cast<uint16_t>(valueOf(a.oxm.value) & 0x0fff);
+        tag_pushed = false;
+        continue;
+      }
+      if ((!rule.outputs.empty() || tagging) && a.type != kOutput) {
         return Error(ErrorCode::Unsupported, "openflow: a modification follows an output");
       }
       auto twice = [](const char* what) {
@@ -628,6 +672,10 @@ Result<void> instructionsToRule(std::string_view bytes, TsRule& rule) {
         case kOutput:
           if (a.body.size() < 4) return Error(ErrorCode::InvalidArgument, "openflow: bad output");
           rule.outputs.push_back(get32(a.body, 0));
+          if (output_tag != 0 && rule.output_vlans.empty()) {
+            rule.output_vlans.assign(rule.outputs.size() - 1, 0);
+          }
+          if (!rule.output_vlans.empty()) rule.output_vlans.push_back(output_tag);
           break;
         case kPushVlan:
           if (a.body.size() < 2 || get16(a.body, 0) != kEthTypeVlan) {
@@ -1244,6 +1292,16 @@ Result<TsRule> normalizeRule(const TsRule& input) {
   if (m.ip_dscp && *m.ip_dscp > 63) return invalid("ip_dscp must be 0-63");
   if (a.push_vlan && *a.push_vlan > 4095) return invalid("push_vlan must be a VLAN id 0-4095");
   if (a.set_vlan_id && *a.set_vlan_id > 4095) return invalid("set_vlan_id must be 0-4095");
+  if (!rule.output_vlans.empty() && rule.output_vlans.size() != rule.outputs.size()) {
+    return invalid("output_vlans must have one VLAN id (or 0) per output");
+  }
+  for (uint16_t vid : rule.output_vlans) {
+    if (vid > 4095) return invalid("an output's VLAN id must be 1-4095");
+  }
+  if (std::all_of(rule.output_vlans.begin(), rule.output_vlans.end(),
+                  [](uint16_t vid) { return vid == 0; })) {
+    rule.output_vlans.clear();
+  }
   if (m.arp_opcode && *m.arp_opcode > 255) {
     return unsupported("arp_opcode " + std::to_string(*m.arp_opcode) +
                        " is above 255, which Open vSwitch cannot match");

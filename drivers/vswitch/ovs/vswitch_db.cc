@@ -243,6 +243,17 @@ Result<NewPort> sfPort(const DbSnapshot& db, const PortSpec& spec, const PlanCon
       p.type = "dpdkvhostuserclient";
       p.options.emplace_back("vhost-server-path", context.rundir + "/" + spec.name);
       break;
+    case PortTechnology::Gre:
+      CORCH_TRY(checkPortName(spec.name, 15, "port"));
+      if (!db.iface_types.empty() && !db.iface_types.count("gre")) {
+        return Error(ErrorCode::Unsupported,
+                     "port " + spec.name + " is a GRE tunnel, which this Open vSwitch cannot make");
+      }
+      p.type = "gre";
+      p.options.emplace_back("local_ip", spec.tunnel.local.str());
+      p.options.emplace_back("remote_ip", spec.tunnel.remote.str());
+      p.options.emplace_back("key", std::to_string(spec.tunnel.key));
+      break;
   }
   CORCH_TRY(checkFree(db, spec.name));
   return p;
@@ -801,7 +812,6 @@ Result<ConnectPlan> planConnectLsis(const DbSnapshot& db, const std::string& lsi
   if (!a) return Error(ErrorCode::NotFound, "there is no LSI " + lsi_a);
   const BridgeRow* b = db.bridge(lsi_b);
   if (!b) return Error(ErrorCode::NotFound, "there is no LSI " + lsi_b);
-  if (a == b) return Error(ErrorCode::InvalidArgument, "an LSI cannot be connected to itself");
   if (name_prefix.empty()) {
     return Error(ErrorCode::InvalidArgument, "vlinks need a name prefix");
   }
@@ -828,7 +838,11 @@ Result<ConnectPlan> planConnectLsis(const DbSnapshot& db, const std::string& lsi
     on_b.ports.push_back(NewPort{v.name_b, "patch", v.port_b, {{"peer", v.name_a}}, {}, ""});
     plan.vlinks.push_back(v);
   }
-  if (n > 0) {
+  if (n > 0 && a == b) {
+    // Loops back into one LSI: one list of ports for it.
+    for (auto& p : on_b.ports) on_a.ports.push_back(std::move(p));
+    plan.change.add.push_back(std::move(on_a));
+  } else if (n > 0) {
     plan.change.add.push_back(std::move(on_a));
     plan.change.add.push_back(std::move(on_b));
   }

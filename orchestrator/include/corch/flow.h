@@ -82,6 +82,9 @@ struct Modifications {
 // A traffic steering rule on one LSI, in the switch's port numbers. No outputs means drop.
 // cookie identifies the rule's owner (see NetworkManager): drivers store it and can remove rules
 // by cookie and mask.
+// An output port that is no port: the switch's own learning L2 forwarding (OpenFlow's NORMAL).
+inline constexpr uint32_t kPortNormal = 0xfffffffa;
+
 struct TsRule {
   uint64_t cookie = 0;
   uint16_t priority = 0;
@@ -89,6 +92,9 @@ struct TsRule {
   MatchFields fields;
   Modifications mods;
   std::vector<uint32_t> outputs;
+  // Empty, or one per output: the VLAN id of an 802.1Q tag pushed just before that output (after
+  // the modifications), or 0 for none. Outputs to vlan SAPs are tagged so (DESIGN section 3).
+  std::vector<uint16_t> output_vlans;
   bool operator==(const TsRule&) const = default;
 };
 

@@ -37,12 +37,24 @@ enum class PortTechnology {
   Internal,   // an internal port of the switch (a netdev in the node's own stack)
   Tap,        // a tap device (VMs)
   VhostUser,  // a vhost-user socket (VMs, DPDK functions)
+  Gre,        // a GRE tunnel (gre SAPs): PortSpec::tunnel says which
 };
 std::string_view toString(PortTechnology technology);
+
+// A tunnel's end points and key. The local address must be routed by the switch (with a
+// userspace datapath: an address of a bridge's internal port).
+struct TunnelSpec {
+  IpAddr local;
+  IpAddr remote;
+  uint32_t key = 0;
+  bool operator==(const TunnelSpec&) const = default;
+};
 
 struct PortSpec {
   std::string name;  // unique on the node, at most 15 characters (a kernel interface name)
   PortTechnology technology = PortTechnology::Veth;
+  TunnelSpec tunnel;  // Gre
+  bool operator==(const PortSpec&) const = default;
 };
 
 struct PortInfo {
@@ -93,6 +105,8 @@ class VSwitchDriver {
   virtual Result<std::vector<std::string>> listLsis() = 0;
 
   // Creates n vlinks between two existing LSIs; names start with name_prefix.
+  // lsi_a may be lsi_b: the vlinks then loop back into the same LSI (traffic output to one end
+  // enters at the other).
   virtual Result<std::vector<VlinkInfo>> connectLsis(const std::string& lsi_a,
                                                      const std::string& lsi_b, uint32_t n,
                                                      const std::string& name_prefix) = 0;
