@@ -52,6 +52,49 @@ BOOST_AUTO_TEST_CASE(flow_mods_round_trip) {
   }
 }
 
+// Outputs to vlan SAPs: a tag pushed just before them, removed for the untagged outputs after;
+// rules with them round-trip exactly, and so does an output to NORMAL (internal groups).
+BOOST_AUTO_TEST_CASE(output_tags_round_trip) {
+  std::vector<TsRule> rules;
+  TsRule a;
+  a.priority = 5;
+  a.in_port = 1;
+  a.fields.vlan_id = 30;
+  a.mods.pop_vlan = true;
+  a.mods.set_source_mac = MacAddr::parse("02:00:00:00:00:01");
+  a.outputs = {2, 3, 4, 5};
+  a.output_vlans = {0, 10, 10, 20};
+  rules.push_back(a);
+  TsRule b;  // tagged first, then untagged
+  b.priority = 6;
+  b.in_port = 1;
+  b.mods.dec_ttl = true;
+  b.fields.ether_type = 0x0800;
+  b.outputs = {2, 3};
+  b.output_vlans = {7, 0};
+  rules.push_back(b);
+  TsRule c;
+  c.priority = 0;
+  c.outputs = {kPortNormal};
+  rules.push_back(c);
+  for (const auto& rule : rules) {
+    TsRule n = normalized(rule);
+    auto parsed = of::parseFlowMod(of::encodeFlowMod(n, of::FlowModCommand::Add, 1));
+    BOOST_REQUIRE_MESSAGE(parsed.ok(), why(parsed));
+    BOOST_TEST(toString(parsed->rule) == toString(n));
+    BOOST_TEST((parsed->rule == n));
+  }
+  BOOST_TEST(toString(normalized(a))
+                     .find("pop_vlan,set_field:02:00:00:00:00:01->eth_src,"
+                           "output:2,push_vlan:0x8100,set_field:10->vlan_vid,"
+                           "output:3,output:4,pop_vlan,push_vlan:0x8100,"
+                           "set_field:20->vlan_vid,output:5") != std::string::npos,
+             toString(normalized(a)));
+  TsRule bad = a;
+  bad.output_vlans = {10};
+  BOOST_TEST(!of::normalizeRule(bad).ok());
+}
+
 BOOST_AUTO_TEST_CASE(strict_delete_matches_priority_and_match_only) {
   TsRule r = normalized(allRules()[5]);
   r.cookie = 0x1234;

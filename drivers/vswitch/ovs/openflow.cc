@@ -672,10 +672,12 @@ Result<void> instructionsToRule(std::string_view bytes, TsRule& rule) {
         case kOutput:
           if (a.body.size() < 4) return Error(ErrorCode::InvalidArgument, "openflow: bad output");
           rule.outputs.push_back(get32(a.body, 0));
-          if (output_tag != 0 && rule.output_vlans.empty()) {
+          if (output_tag != 0 && rule.output_vlans.size() + 1 < rule.outputs.size()) {
             rule.output_vlans.assign(rule.outputs.size() - 1, 0);
           }
-          if (!rule.output_vlans.empty()) rule.output_vlans.push_back(output_tag);
+          if (output_tag != 0 || !rule.output_vlans.empty()) {
+            rule.output_vlans.push_back(output_tag);
+          }
           break;
         case kPushVlan:
           if (a.body.size() < 2 || get16(a.body, 0) != kEthTypeVlan) {
