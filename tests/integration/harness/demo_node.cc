@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -10,11 +11,12 @@ namespace corch::test {
 namespace fs = std::filesystem;
 
 DemoNode::DemoNode(const std::string& prefix_letter, const std::string& name,
-                   std::map<std::string, std::string> broken)
+                   std::map<std::string, std::string> broken, int hosts)
     : sb_(Sandbox::get()),
       prefix_(prefix_letter + std::to_string(getpid() % 100000)),
       dir_(sb_.dir() + "/" + name),
-      broken_(std::move(broken)) {}
+      broken_(std::move(broken)),
+      hosts_(std::clamp(hosts, 2, 9)) {}
 
 DemoNode::~DemoNode() {
   if (corchd_) corchd_->stop();
@@ -25,16 +27,18 @@ Result<void> DemoNode::start() {
   fs::create_directories(dir_);
   makeRepository();
   cleanUp();
-  for (int i = 0; i < 2; ++i) {
+  std::string ports;
+  for (int i = 0; i < hosts_; ++i) {
     auto phys = sb_.addHost("h" + std::to_string(i), "10.0.0." + std::to_string(i + 1) + "/24");
     if (!phys.ok()) return std::move(phys).error();
     auto renamed = sb_.run("ip link set " + *phys + " name demo" + std::to_string(i));
     if (!renamed.ok())
       return Error(ErrorCode::Internal, "cannot rename " + *phys + ": " + renamed.output);
+    ports += (i ? ",demo" : "demo") + std::to_string(i);
   }
   auto corchd = Corchd::start(
       dir_, {"--config", dir_ + "/corchd.json", "--ovsdb", sb_.ovsdbEndpoint(), "--datapath",
-             "netdev", "--physical-ports", "demo0,demo1", "--repository", dir_ + "/sf-repository",
+             "netdev", "--physical-ports", ports, "--repository", dir_ + "/sf-repository",
              "--state-dir", dir_ + "/state", "--name-prefix", prefix_, "--log-level", "debug"});
   if (!corchd.ok()) return std::move(corchd).error();
   corchd_.emplace(std::move(*corchd));
@@ -45,9 +49,10 @@ void DemoNode::cleanUp() {
   // Whatever a failing test left: functions' namespaces and processes, hosts, ports.
   (void)sb_.run("for ns in $(ip netns list | awk '{print $1}' | grep '^" + prefix_ +
                 "-'); do ip netns pids $ns | xargs -r kill -9; ip netns del $ns; done");
-  (void)sb_.removeHost("h0");
-  (void)sb_.removeHost("h1");
-  (void)sb_.run("ip link del demo0; ip link del demo1");
+  for (int i = 0; i < hosts_; ++i) {
+    (void)sb_.removeHost("h" + std::to_string(i));
+    (void)sb_.run("ip link del demo" + std::to_string(i) + " 2>/dev/null");
+  }
 }
 
 void DemoNode::makeRepository() {

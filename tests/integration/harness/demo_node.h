@@ -1,8 +1,8 @@
 // The demo node of the end-to-end tests, as `make run` builds it: hosts h0 (10.0.0.1/24) and h1
-// (10.0.0.2/24) behind the "physical" ports demo0 and demo1 of the sandbox, and corchd on them
-// with a repository holding the shipped templates and functions plus broken functions of the
-// test's choosing. Everything it makes is removed by its destructor (and by start(), should an
-// earlier test case have died halfway).
+// (10.0.0.2/24) behind the "physical" ports demo0 and demo1 of the sandbox (more hosts on demand:
+// h<i> at 10.0.0.<i+1>/24 behind demo<i>), and corchd on them with a repository holding the
+// shipped templates and functions plus broken functions of the test's choosing. Everything it makes
+// is removed by its destructor (and by start(), should an earlier test case have died halfway).
 #pragma once
 
 #include <map>
@@ -19,9 +19,10 @@ class DemoNode {
  public:
   // `prefix_letter` starts corchd's name prefix (the pid follows), `name` its folder in the
   // sandbox; `broken` maps extra function names to the body of their start script (each gets a
-  // template "<name>-nsf" of capability "<name>", two ports).
+  // template "<name>-nsf" of capability "<name>", two ports); `hosts` is the number of hosts and
+  // physical ports (2 to 9, clamped).
   DemoNode(const std::string& prefix_letter, const std::string& name,
-           std::map<std::string, std::string> broken = {});
+           std::map<std::string, std::string> broken = {}, int hosts = 2);
   ~DemoNode();
   DemoNode(const DemoNode&) = delete;
   DemoNode& operator=(const DemoNode&) = delete;
@@ -52,6 +53,7 @@ class DemoNode {
   std::string prefix_;
   std::string dir_;
   std::map<std::string, std::string> broken_;
+  int hosts_;
   std::optional<Corchd> corchd_;
 };
 
