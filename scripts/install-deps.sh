@@ -5,7 +5,7 @@ set -eu
 PACKAGES="g++ cmake make pkg-config clang-format
 libcpprest-dev rapidjson-dev libboost-test-dev libssl-dev
 openvswitch-switch iproute2 iptables nftables ethtool iputils-ping netcat-openbsd
-tcpdump procps psmisc curl util-linux"
+tcpdump procps psmisc curl util-linux busybox"
 
 missing=""
 for p in $PACKAGES; do

@@ -2,6 +2,11 @@
 
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
 
 #include <algorithm>
 #include <cstring>
@@ -43,6 +48,85 @@ SapPortPlan unnamed(SapPortPlan p) {
 
 NetworkManager::NetworkManager(VSwitchDriver& driver, NetworkOptions options)
     : driver_(driver), options_(std::move(options)) {}
+
+NetworkManager::~NetworkManager() {
+  {
+    std::lock_guard lock(dhcp_mu_);
+    dhcp_.clear();  // kills the clients
+  }
+  if (!dhcp_script_.empty()) ::unlink(dhcp_script_.c_str());
+}
+
+std::string dhcpClient() {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const char* name : {"udhcpc", "busybox"}) {
+    size_t start = 0;
+    while (start <= dirs.size()) {
+      size_t end = dirs.find(':', start);
+      if (end == std::string::npos) end = dirs.size();
+      std::string candidate = dirs.substr(start, end - start) + "/" + name;
+      if (end > start && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+      start = end + 1;
+    }
+  }
+  return "";
+}
+
+Result<void> NetworkManager::startDhcp(const std::string& ifname) {
+  std::string client = dhcpClient();
+  if (client.empty()) {
+    return Error(ErrorCode::Unsupported, "a DHCP host-stack SAP needs udhcpc (busybox)");
+  }
+  std::lock_guard lock(dhcp_mu_);
+  if (dhcp_script_.empty()) {
+    // udhcpc hands the lease to a script in its environment ($interface, $ip, $mask).
+    char path[] = "/tmp/corch-udhcpc-XXXXXX";
+    int fd = ::mkstemp(path);
+    if (fd < 0) return Error(ErrorCode::Internal, "cannot write the DHCP client's script");
+    const std::string script = R"(#!/bin/sh
+# Written by corchd: applies the lease of a host-stack SAP's DHCP client.
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface" ;;
+  bound|renew) ip -4 addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface" ;;
+esac
+exit 0
+)";
+    bool written = ::write(fd, script.data(), script.size()) == static_cast<ssize_t>(script.size());
+    ::fchmod(fd, 0700);
+    ::close(fd);
+    if (!written) {
+      ::unlink(path);
+      return Error(ErrorCode::Internal, "cannot write the DHCP client's script");
+    }
+    dhcp_script_ = path;
+  }
+  platform::ProcessSpec spec;
+  if (client.ends_with("/busybox")) spec.argv.push_back(client);
+  for (const char* arg : {"udhcpc", "-f", "-i"}) spec.argv.push_back(arg);
+  if (!client.ends_with("/busybox")) spec.argv[0] = client;
+  spec.argv.push_back(ifname);
+  for (const char* arg : {"-s", ""}) spec.argv.push_back(arg);
+  spec.argv.back() = dhcp_script_;
+  // Ask every second, pause 2 s after 3 unanswered; release the lease when stopped.
+  for (const char* arg : {"-T", "1", "-t", "3", "-A", "2", "-R"}) spec.argv.push_back(arg);
+  auto child = platform::Child::spawn(spec);
+  if (!child) return std::move(child).error().context("cannot start the DHCP client of " + ifname);
+  dhcp_.insert_or_assign(ifname, std::move(*child));
+  CORCH_LOG(lg, Info) << "DHCP client started on host-stack port " << ifname;
+  return Ok();
+}
+
+void NetworkManager::stopDhcp(const std::string& ifname) {
+  std::lock_guard lock(dhcp_mu_);
+  auto it = dhcp_.find(ifname);
+  if (it == dhcp_.end()) return;
+  (void)it->second.signalGroup(SIGTERM);  // -R: it releases its lease
+  auto done = it->second.waitFor(std::chrono::milliseconds(500));
+  if (!done || !*done) it->second.kill();
+  dhcp_.erase(it);
+}
 
 std::string NetworkManager::lsiName(uint32_t index) const {
   return options_.prefix + "-g" + std::to_string(index);
@@ -143,14 +227,15 @@ Result<GraphNetworkPlan> NetworkManager::plan(
         plan_sap_ports.push_back(port);
         break;
       case graph::SapType::HostStack:
-        if (sap.host_configuration != "static") {
+        if (sap.host_configuration != "static" && dhcpClient().empty()) {
           errors.push_back({object + "/configuration",
-                            "DHCP on a host-stack SAP is not supported by this node yet; give a "
-                            "static configuration with an ipv4 address"});
+                            "DHCP on a host-stack SAP needs a DHCP client on the node (udhcpc, "
+                            "from busybox), which this node has not; give a static ipv4 address"});
           break;
         }
         port.spec.technology = PortTechnology::Internal;
         port.address = sap.host_ipv4;
+        port.dhcp = sap.host_configuration != "static";
         plan_sap_ports.push_back(port);
         break;
       case graph::SapType::Internal:
@@ -682,6 +767,12 @@ Result<SapPortsMade> NetworkManager::createSapPorts(const GraphNetworkPlan& plan
           ifname, owner->address->addr.str() + "/" + std::to_string(owner->address->length));
       if (!added) return fail(std::move(added).error().context("host-stack SAP " + owner->sap_id));
     }
+    if (owner->dhcp) {
+      // Leased once the graph's rules lead to a server: not waited for.
+      auto started = startDhcp(ifname);
+      if (!started)
+        return fail(std::move(started).error().context("host-stack SAP " + owner->sap_id));
+    }
   }
   for (const auto& sap : saps) {
     if (sap.type == graph::SapType::Internal) {
@@ -732,6 +823,9 @@ Result<void> NetworkManager::destroySapPorts(const GraphNetworkPlan& plan,
     } else {
       for (const auto& [sap, port] : m.ports) ports.push_back(port.name);
     }
+  }
+  for (const auto& m : made) {
+    if (m.sap.dhcp) stopDhcp(m.sap.spec.name);
   }
   if (!links.empty()) keep(driver_.destroyVlinks(links));
   if (!ports.empty()) keep(driver_.destroyPorts(plan.lsi, ports));

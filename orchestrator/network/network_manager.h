@@ -30,6 +30,7 @@
 #include "corch/vswitch.h"
 #include "graph/model.h"
 #include "network/steering.h"
+#include "platform/process.h"
 
 namespace corch::network {
 
@@ -38,6 +39,10 @@ struct NetworkOptions {
   std::string prefix = "corch";             // graph-LSIs are <prefix>-g<index>
   std::vector<std::string> physical_ports;  // attached to LSI-0 at start()
 };
+
+// The DHCP client of host-stack SAPs (busybox's udhcpc; "udhcpc" alone works too), or "" if
+// the node has none.
+std::string dhcpClient();
 
 // The largest graph index (names must fit in 15 characters) and per-graph limits.
 inline constexpr uint32_t kMaxGraphIndex = 9999;
@@ -110,6 +115,7 @@ using SapPortsMade = std::vector<SapPortMade>;
 class NetworkManager {
  public:
   NetworkManager(VSwitchDriver& driver, NetworkOptions options);
+  ~NetworkManager();
 
   // Creates LSI-0 with the physical ports, replacing a stale LSI-0 and removing stale graph-LSIs
   // of this prefix left by an earlier run.
@@ -189,6 +195,14 @@ class NetworkManager {
     std::string lsi;
     uint32_t members = 0;
   };
+  // DHCP clients of host-stack SAPs, by port: busybox's udhcpc, which calls a script of ours
+  // (written once, removed with the manager) to set the address it leased.
+  Result<void> startDhcp(const std::string& ifname);
+  void stopDhcp(const std::string& ifname);
+  std::mutex dhcp_mu_;
+  std::map<std::string, platform::Child> dhcp_;
+  std::string dhcp_script_;
+
   mutable std::mutex groups_mu_;
   std::map<std::string, Group> groups_;
   uint32_t next_group_ = 1;
