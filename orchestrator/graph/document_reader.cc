@@ -235,8 +235,11 @@ void DocumentReader::readSapObject(const Value& sub, const std::string& at, Sap&
       sap.internal_group = stringView(sub.FindMember(key.c_str())->value);
       break;
     }
-    case SapType::InternalPort:  // not read from documents yet
-    case SapType::Junction:      // never in a document
+    case SapType::InternalPort:
+      sap.port_index = static_cast<uint32_t>(
+          number(sub, "port-index", at, std::numeric_limits<uint32_t>::max()).value_or(0));
+      break;
+    case SapType::Junction:  // never in a document
       break;
   }
 }

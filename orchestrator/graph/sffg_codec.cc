@@ -27,7 +27,10 @@ constexpr size_t kMaxDepth = 64;
 
 constexpr std::string_view kInvalid = "invalid SF-FG document";
 
-constexpr std::string_view kSapTypes[] = {"interface", "vlan", "gre", "host-stack", "internal"};
+// In the order of SapType. "internal-port" is read like the others; only a graph template's graph
+// may have one, which the resolver enforces (a graph deployed with one is refused there).
+constexpr std::string_view kSapTypes[] = {"interface",  "vlan",     "gre",
+                                          "host-stack", "internal", "internal-port"};
 
 // The SF-FG's words are the model's.
 constexpr Dialect kSffg = {"SF-FG", "SAP", "SF", "flowrule", "service-access-point:", "sf:", {}};

@@ -97,7 +97,9 @@ resolver::Resources probeCapacity(const std::string& path) {
 
 // What a deployed graph owns (see node_manager.h): the undo of all of it is rebuilt from this.
 struct NodeManager::Deployed {
-  graph::Graph graph;
+  graph::Graph graph;     // as the client sent it (GET returns it)
+  graph::Graph expanded;  // with graph templates spliced in: what is built
+
   network::GraphNetworkPlan plan;
   network::GraphNetwork network;
   network::SapPortsMade sap_ports;                     // graph-LSI SAPs' ports and links
@@ -204,7 +206,7 @@ state::UndoLog NodeManager::teardownLog(const Deployed& d) {
                [this, p, made = d.sap_ports] { return network_.destroySapPorts(p, made); });
   }
   for (const auto& e : d.leftovers.entries()) log.record(e.what, e.undo);
-  for (const auto& sf : d.graph.sfs) {
+  for (const auto& sf : d.expanded.sfs) {
     auto it = d.functions.find(sf.id);
     if (it == d.functions.end()) continue;
     const compute::Function f = it->second;
@@ -243,20 +245,23 @@ compute::Function NodeManager::functionOf(const std::string& id, const graph::Sf
 }
 
 Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
-    const std::string& id, const graph::Graph& graph, Record& record,
+    const std::string& id, const graph::Graph& user_graph, Record& record,
     std::vector<std::string>& changes) {
   // Resolve and admit under one lock, so two graphs cannot both take the last free core.
   std::vector<resolver::Resolution> resolutions;
+  graph::Graph expanded;
   uint32_t index = 0;
   {
     std::lock_guard admission(admission_mu_);
-    auto resolved = resolver_.resolve(graph, *this);
+    auto resolved = resolver_.expand(user_graph, *this);
     if (!resolved) return std::move(resolved).error();
-    resolutions = std::move(*resolved);
+    resolutions = std::move(resolved->resolutions);
+    expanded = std::move(resolved->graph);
     std::lock_guard lock(mu_);
     record.reserved = sumOf(resolutions);
     record.index = index = allocateIndexLocked();
   }
+  const graph::Graph& graph = expanded;
   auto unreserve = [&] {
     std::lock_guard lock(mu_);
     record.reserved = {};
@@ -278,7 +283,8 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
   setProgress(record, 20);
 
   auto d = std::make_unique<Deployed>();
-  d->graph = graph;
+  d->graph = user_graph;
+  d->expanded = graph;
   d->plan = std::move(*plan);
   state::UndoLog undo;  // this PUT's transaction
   auto fail = [&](Error error) -> Error {
@@ -352,12 +358,13 @@ void NodeManager::recordFunctions(state::UndoLog& undo, const std::vector<comput
 }
 
 Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
-    const std::string& id, const graph::Graph& graph, Record& record, Deployed& old,
+    const std::string& id, const graph::Graph& user_graph, Record& record, Deployed& old,
     std::vector<std::string>& changes) {
   using network::Side;
   // Resolve and admit: the graph's own reservation is free for its new version. Until the update
   // is over the graph holds the larger of the two, so that a rollback finds room.
   std::vector<resolver::Resolution> resolutions;
+  graph::Graph expanded;
   resolver::Resources before_reserved;
   resolver::Resources after_reserved;
   {
@@ -367,9 +374,10 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
       before_reserved = record.reserved;
     }
     OwnResourcesFree view(*this, before_reserved);
-    auto resolved = resolver_.resolve(graph, view);
+    auto resolved = resolver_.expand(user_graph, view);
     if (!resolved) return std::move(resolved).error();
-    resolutions = std::move(*resolved);
+    resolutions = std::move(resolved->resolutions);
+    expanded = std::move(resolved->graph);
     after_reserved = sumOf(resolutions);
     std::lock_guard lock(mu_);
     record.reserved =
@@ -385,7 +393,9 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
 
   std::map<std::string, const resolver::Resolution*> by_sf;
   for (const auto& r : resolutions) by_sf[r.sf_id] = &r;
-  const graph::GraphDiff gd = graph::diff(old.graph, graph);
+  const graph::GraphDiff gd = graph::diff(old.graph, user_graph);
+  // What is built is the expanded graph: its SFs, SAPs and rules are compared.
+  const graph::Graph& graph = expanded;
 
   // Which SFs are kept running, which are (re)built and which go.
   std::set<std::string> kept;
@@ -394,7 +404,7 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
   std::vector<std::string> removed;
   for (const auto& sf : graph.sfs) {
     auto running = old.functions.find(sf.id);
-    const graph::Sf* before = old.graph.findSf(sf.id);
+    const graph::Sf* before = old.expanded.findSf(sf.id);
     if (running == old.functions.end() || !before) {
       added.insert(sf.id);
       continue;
@@ -416,7 +426,7 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
     }
     (same ? kept : changed).insert(sf.id);
   }
-  for (const auto& sf : old.graph.sfs) {
+  for (const auto& sf : old.expanded.sfs) {
     if (!graph.findSf(sf.id) && old.functions.count(sf.id)) removed.push_back(sf.id);
   }
 
@@ -435,7 +445,8 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
   setProgress(record, 20);
 
   auto d = std::make_unique<Deployed>();
-  d->graph = graph;
+  d->graph = user_graph;
+  d->expanded = graph;
   d->plan = std::move(*plan);
   d->network.lsi = old.network.lsi;
   for (const auto& [key, port] : old.network.sf_ports) {
@@ -776,7 +787,7 @@ Result<std::string> NodeManager::functionLog(const std::string& graph_id,
     std::lock_guard lock(mu_);
     auto it = graphs_.find(graph_id);
     if (it == graphs_.end() || !it->second->deployed ||
-        !it->second->deployed->graph.findSf(sf_id)) {
+        !it->second->deployed->expanded.findSf(sf_id)) {
       return Error(ErrorCode::NotFound, "no function '" + sf_id + "' in graph '" + graph_id + "'");
     }
   }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "corch/error.h"
+#include "graph/model.h"
 
 namespace corch::resolver {
 
@@ -23,14 +24,21 @@ struct ConfigParam {
 };
 
 // One template, as validated by parseTemplate(): every field of the file is represented here.
+// A template is implemented either by an image that a compute driver runs (type and image), or
+// by a graph of other SFs (a graph template, DESIGN section 4): the resolver splices that graph in
+// place of the SF (Resolver::expand).
 struct Template {
   std::string id;
   std::string capability;  // "functional-capability"
-  std::string type;        // "native", "docker", "kvm", "dpdk"; empty for a sub-graph template
+  std::string type;        // "native", "docker", "kvm", "dpdk"; empty for a graph template
   std::string description;
   std::string image_uri;     // relative to the image root, or absolute
   std::string image_sha256;  // optional, 64 lower-case hex digits
-  std::string graph_json;    // a sub-graph template's "graph" object, compact JSON; else empty
+  // A graph template's "graph" document ({"sffg": {...}}), compact JSON; else empty.
+  std::string graph_json;
+  // The same, parsed. Its SAPs are all of type internal-port, their port indexes exactly
+  // 0..ports_min-1 (ports_min == ports_max); its "measure" is empty. Null for other templates.
+  std::shared_ptr<const graph::Graph> graph;
   uint32_t ports_min = 0;
   uint32_t ports_max = 0;
   std::string port_technology = "veth";
@@ -41,15 +49,17 @@ struct Template {
   std::map<std::string, ConfigParam> config;
   std::string source;  // where it came from (file path or URL), for messages
 
-  bool isSubGraph() const { return !graph_json.empty(); }
+  bool isSubGraph() const { return graph != nullptr; }
 };
 
 // Parses and validates one template document against sf-repository/template.schema.json (unknown
 // fields are rejected, not ignored) plus what the schema cannot say (ports.min <= ports.max,
-// duplicate member names). `source` names the document in messages and is kept in
-// Template::source. On failure: InvalidArgument whose message is "invalid template <source>:
-// <pointer>: <why>; ..." and with one FieldError per problem, its pointer relative to the template
-// document ("/ports/min").
+// duplicate member names, and for a graph template: its "graph" is a valid SF-FG document,
+// orchestrator/graph/sffg.schema.json, whose SAPs are all of type internal-port with the port
+// indexes 0..n-1, n being both ports.min and ports.max, and without "measure"). `source` names the
+// document in messages and is kept in Template::source. On failure: InvalidArgument whose message
+// is "invalid template <source>: <pointer>: <why>; ..." and with one FieldError per problem, its
+// pointer relative to the template document ("/ports/min", "/graph/sffg/saps/0/type").
 Result<Template> parseTemplate(std::string_view json, const std::string& source);
 
 class Repository {

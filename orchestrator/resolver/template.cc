@@ -18,6 +18,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "graph/sffg_codec.h"
 #include "resolver/config.h"
 
 namespace corch::resolver {
@@ -242,6 +243,70 @@ void checkParams(Checker& c, const Value& config, Template& t) {
   }
 }
 
+// A graph template's "graph": an SF-FG document whose SAPs stand for the ports of the SF the
+// template implements. Its agreement with "ports" is checkGraphPorts()'s part.
+void checkGraph(Checker& c, const Value& graph, Template& t) {
+  if (!graph.IsObject()) {
+    c.fail("/graph", "must be an object: an SF-FG document {\"sffg\": {...}}");
+    return;
+  }
+  t.graph_json = toJson(graph);
+  auto parsed = graph::parseSffg(t.graph_json);
+  if (!parsed.ok()) {
+    if (parsed.error().fields().empty()) c.fail("/graph", parsed.error().message());
+    for (const FieldError& f : parsed.error().fields()) c.fail("/graph" + f.pointer, f.message);
+    return;
+  }
+  const size_t before = c.errors.size();
+  if (!parsed->measure.empty()) {
+    c.fail("/graph/sffg/measure",
+           "is not allowed in a template's graph: the graph it is spliced into has its own");
+  }
+  const size_t n = parsed->saps.size();
+  for (size_t i = 0; i < n; ++i) {
+    const graph::Sap& sap = parsed->saps[i];
+    const std::string at = "/graph/sffg/saps/" + std::to_string(i);
+    if (sap.type != graph::SapType::InternalPort) {
+      c.fail(at + "/type", "must be 'internal-port', not '" + std::string(toString(sap.type)) +
+                               "': the SAPs of a template's graph are the ports of the SF it "
+                               "implements");
+    } else if (sap.port_index >= n) {
+      // With every index below n and none twice (the SF-FG parser refuses that), they are 0..n-1.
+      c.fail(at + "/internal-port/port-index",
+             "is " + std::to_string(sap.port_index) + ", but the graph has " + std::to_string(n) +
+                 " SAPs: their port indexes must be 0 to " + std::to_string(n - 1));
+    }
+  }
+  if (c.errors.size() == before) {
+    t.graph = std::make_shared<const graph::Graph>(std::move(parsed).value());
+  }
+}
+
+// What a graph template may not have besides "image" and "type", and its port count, which is
+// the number of SAPs of its graph: the SF it implements has exactly that many ports.
+void checkGraphTemplate(Checker& c, const Value& doc, Template& t, bool ports_read) {
+  if (doc.HasMember("resources")) {
+    c.fail("/resources",
+           "is not allowed with 'graph': a graph template takes what its graph's functions take");
+  }
+  if (doc.HasMember("dependencies")) {
+    c.fail("/dependencies",
+           "is not allowed with 'graph': the templates of its graph's functions name their own");
+  }
+  if (doc.HasMember("config")) {
+    c.fail("/config", "is not allowed with 'graph': its functions are configured in its graph");
+  }
+  if (doc.HasMember("ports") && doc["ports"].IsObject() && doc["ports"].HasMember("technology")) {
+    c.fail("/ports/technology",
+           "is not allowed with 'graph': its ports are joined to its graph by the vSwitch");
+  }
+  if (t.graph == nullptr || !ports_read) return;
+  const size_t n = t.graph->saps.size();
+  const std::string why = ", the number of internal-port SAPs of the template's graph";
+  if (t.ports_min != n) c.fail("/ports/min", "must be " + std::to_string(n) + why);
+  if (t.ports_max != n) c.fail("/ports/max", "must be " + std::to_string(n) + why);
+}
+
 }  // namespace
 
 Result<Template> parseTemplate(std::string_view json, const std::string& source) {
@@ -284,13 +349,7 @@ Result<Template> parseTemplate(std::string_view json, const std::string& source)
       c.fail("/image", "is required (or 'graph', for a template implemented by a sub-graph)");
     }
     if (has_image) checkImage(c, doc["image"], t);
-    if (has_graph) {
-      if (!doc["graph"].IsObject()) {
-        c.fail("/graph", "must be an object (an SF-FG)");
-      } else {
-        t.graph_json = toJson(doc["graph"]);
-      }
-    }
+    if (has_graph) checkGraph(c, doc["graph"], t);
     if (doc.HasMember("type")) {
       t.type = c.string(doc, "type", "", true);
       if (has_graph) {
@@ -301,7 +360,11 @@ Result<Template> parseTemplate(std::string_view json, const std::string& source)
     } else if (!has_graph) {
       c.fail("/type", "is required");
     }
+    size_t before_ports = c.errors.size();
     if (doc.HasMember("ports")) checkPorts(c, doc["ports"], t);
+    if (has_graph) {
+      checkGraphTemplate(c, doc, t, doc.HasMember("ports") && c.errors.size() == before_ports);
+    }
     if (doc.HasMember("resources")) checkResources(c, doc["resources"], t);
     if (doc.HasMember("dependencies")) checkDependencies(c, doc["dependencies"], t);
     if (doc.HasMember("config")) checkParams(c, doc["config"], t);
