@@ -1,12 +1,15 @@
 // corchd: the corch node orchestrator daemon (DESIGN; paper section 5).
 //
-// Wiring only: configuration, drivers from the registry, the managers of Figure 3, the REST
-// server; then it waits for SIGINT or SIGTERM and shuts down in reverse order.
+// Wiring only: configuration, drivers from the registry, the managers of Figure 3, the security
+// manager, the REST server; then it waits for SIGINT or SIGTERM and shuts down in reverse order.
+// `corchd --add-user NAME --role ROLE` instead adds a user to the users file and exits.
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <string>
 
 #include "corch/driver_registry.h"
 #include "corch/log.h"
@@ -14,6 +17,9 @@
 #include "node/node_manager.h"
 #include "resolver/repository.h"
 #include "rest/server.h"
+#include "security/secret_input.h"
+#include "security/security_manager.h"
+#include "security/user_store.h"
 
 #ifndef CORCH_VERSION
 #define CORCH_VERSION "0.0.0"
@@ -30,6 +36,32 @@ int fail(const std::string& message) {
   CORCH_LOG(lg, Error) << message;
   std::fprintf(stderr, "corchd: %s\n", message.c_str());
   return 1;
+}
+
+// corchd --add-user: the password comes from stdin (asked twice on a terminal), never from the
+// command line; the users file is created if needed.
+int addUser(const corch::node::Config& config, const std::string& name,
+            const std::string& role_name) {
+  using namespace corch;
+  auto role = security::parseRole(role_name);
+  if (!role) return fail("unknown role '" + role_name + "': admin, operator or user");
+  if (auto valid = security::checkUserName(name); !valid) return fail(valid.error().message());
+  const std::string file = node::usersFile(config);
+  auto store = security::UserStore::open(file);
+  if (!store) return fail(store.error().message());
+  if ((*store)->find(name)) return fail("user '" + name + "' already exists in " + file);
+  auto password = security::readSecret("Password for " + name + ": ", true);
+  if (!password) return fail("cannot add user '" + name + "': " + password.error().message());
+  if (auto added = (*store)->addUser(name, *password, *role); !added) {
+    return fail("cannot add user '" + name + "': " + added.error().message());
+  }
+  std::cout << "user " << name << " (" << security::toString(*role) << ") added to " << file
+            << "\n";
+  return 0;
+}
+
+bool isLoopback(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
 }  // namespace
@@ -58,6 +90,10 @@ int main(int argc, char** argv) {
     return 0;
   }
   node::Config& config = cl->config;
+  if (cl->add_user) {
+    log::setLevel(log::Level::Warn);
+    return addUser(config, *cl->add_user, cl->role);
+  }
   auto finalized = node::finalizeConfig(config);
   if (!finalized) return fail(finalized.error().message());
   log::setLevel(*log::parseLevel(config.log_level));
@@ -66,6 +102,25 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(config.state_dir, ec);
   if (ec) return fail("cannot create state folder " + config.state_dir + ": " + ec.message());
+
+  // Before anything touches the switch: a node that cannot check its users does not start.
+  security::SecurityOptions security_options;
+  security_options.enabled = config.auth_enabled;
+  security_options.users_file = node::usersFile(config);
+  security_options.token_lifetime = std::chrono::seconds(config.token_lifetime_s);
+  auto security = security::SecurityManager::create(security_options);
+  if (!security) return fail(security.error().message());
+  if (config.auth_enabled) {
+    CORCH_LOG(lg, Info) << "authentication on: " << (*security)->users()->size() << " user(s) in "
+                        << security_options.users_file << ", tokens valid "
+                        << config.token_lifetime_s << " s";
+  } else if (!isLoopback(config.listen_host)) {
+    CORCH_LOG(lg, Warn) << "authentication is off and the REST API listens on "
+                        << config.listen_host << ": anyone who reaches it may change the node "
+                        << "(set auth.enabled in the configuration)";
+  } else {
+    CORCH_LOG(lg, Info) << "authentication off: REST requests need no token";
+  }
 
   DriverRegistry registry;
   registerBuiltinDrivers(registry);
@@ -107,7 +162,7 @@ int main(int argc, char** argv) {
   rest_options.port = config.listen_port;
   rest_options.threads = config.rest_threads + 8;
   rest_options.max_concurrent_changes = config.rest_threads;
-  rest::Server server(rest_options, node);
+  rest::Server server(rest_options, node, security->get());
   if (auto listening = server.start(); !listening) {
     node.shutdown();
     return fail(listening.error().message());

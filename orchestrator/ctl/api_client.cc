@@ -87,10 +87,12 @@ Result<std::unique_ptr<ApiClient>> ApiClient::create(const std::string& base_url
 }
 
 Result<Response> ApiClient::call(std::string_view method, const std::string& path,
-                                 const std::string* json_body) {
+                                 const std::string* json_body, std::string_view accept) {
   try {
     http::http_request request{http::method(method)};
     request.set_request_uri(web::uri(path));
+    if (!token_.empty()) request.headers().add("X-Auth-Token", token_);
+    if (!accept.empty()) request.headers().add(http::header_names::accept, std::string(accept));
     if (json_body) request.set_body(*json_body, "application/json");
     http::http_response answer = impl_->client.request(request).get();
     Response response;

@@ -28,10 +28,14 @@ class ApiClient {
   ~ApiClient();
 
   // Sends one request; `path` is already percent-encoded ("/graphs/g1"). A body is sent as
-  // application/json. Any HTTP answer is a Response (also 4xx and 5xx); an error means no answer:
-  // Unavailable "cannot reach <url>: Connection refused", or Timeout.
+  // application/json; a non-empty `accept` becomes the Accept header. Any HTTP answer is a
+  // Response (also 4xx and 5xx); an error means no answer: Unavailable "cannot reach <url>:
+  // Connection refused", or Timeout.
   Result<Response> call(std::string_view method, const std::string& path,
-                        const std::string* json_body = nullptr);
+                        const std::string* json_body = nullptr, std::string_view accept = {});
+
+  // A token from POST /login, sent as X-Auth-Token with every later request (empty: none).
+  void setToken(std::string token) { token_ = std::move(token); }
 
   const std::string& baseUrl() const { return base_url_; }
 
@@ -39,6 +43,7 @@ class ApiClient {
   struct Impl;
   ApiClient(std::string base_url, std::unique_ptr<Impl> impl);
   std::string base_url_;
+  std::string token_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,4 +1,6 @@
 // corchctl: the command-line client of corchd's northbound REST API (DESIGN sections 5 and 10).
+// With authentication on in corchd, `corchctl login USER` gets a token, which the other commands
+// send as X-Auth-Token (--token, or $CORCH_TOKEN).
 //
 // Exit status: 0 success, 1 the request failed (the server answered an error, or could not be
 // reached, or a local file could not be read), 2 the command line is wrong.
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "ctl/api_client.h"
+#include "security/secret_input.h"
 
 namespace corch::ctl {
 namespace {
@@ -46,6 +49,11 @@ constexpr Command kCommands[] = {
     {"delete", "delete ID", "Deletes the graph ID and everything it created.", 1},
     {"status", "status ID", "Prints the state of the graph ID, and why it failed if it did.", 1},
     {"log", "log ID SF", "Prints the log of the function SF of the graph ID.", 2},
+    {"login", "login USER",
+     "Logs in as USER and prints the token (and nothing else) for the other commands:\n"
+     "  export CORCH_TOKEN=$(corchctl login admin)\n"
+     "The password is read from stdin (asked, without echo, on a terminal).",
+     1},
 };
 
 const Command* findCommand(const std::string& name) {
@@ -57,12 +65,14 @@ const Command* findCommand(const std::string& name) {
 
 std::string generalUsage() {
   std::ostringstream out;
-  out << "usage: corchctl [--url URL] [--timeout SECONDS] COMMAND [ARGS]\n\n"
+  out << "usage: corchctl [--url URL] [--token TOKEN] [--timeout SECONDS] COMMAND [ARGS]\n\n"
       << "Commands:\n";
   for (const auto& c : kCommands) out << "  " << c.synopsis << "\n";
   out << "\nOptions:\n"
       << "  --url URL          corchd's REST API (default: $CORCH_URL, else " << kDefaultUrl
       << ")\n"
+      << "  --token TOKEN      a token from 'corchctl login', sent as X-Auth-Token (default:\n"
+      << "                     $CORCH_TOKEN); needed when corchd has authentication on\n"
       << "  --timeout SECONDS  how long to wait for an answer (default " << kDefaultTimeoutSeconds
       << ")\n"
       << "  -h, --help         this help; 'corchctl COMMAND --help' for one command\n\n"
@@ -76,6 +86,7 @@ std::string commandUsage(const Command& c) {
 
 struct Invocation {
   std::string url;
+  std::string token;
   int timeout_seconds = kDefaultTimeoutSeconds;
   bool help = false;
   std::optional<std::string> id_option;  // deploy --id
@@ -92,6 +103,8 @@ struct UsageError {
 std::optional<UsageError> parseArgs(int argc, char** argv, Invocation& inv) {
   const char* env_url = std::getenv("CORCH_URL");
   inv.url = env_url && *env_url ? env_url : kDefaultUrl;
+  const char* env_token = std::getenv("CORCH_TOKEN");
+  inv.token = env_token ? env_token : "";
   std::vector<std::string> positional;
   bool options_done = false;
   std::optional<std::string> id_option;
@@ -117,7 +130,7 @@ std::optional<UsageError> parseArgs(int argc, char** argv, Invocation& inv) {
       value = arg.substr(eq + 1);
       has_value = true;
     }
-    if (name != "--url" && name != "--timeout" && name != "--id") {
+    if (name != "--url" && name != "--timeout" && name != "--id" && name != "--token") {
       return UsageError{"unknown option '" + arg + "'"};
     }
     if (!has_value) {
@@ -126,6 +139,8 @@ std::optional<UsageError> parseArgs(int argc, char** argv, Invocation& inv) {
     }
     if (name == "--url") {
       inv.url = value;
+    } else if (name == "--token") {
+      inv.token = value;
     } else if (name == "--timeout") {
       char* end = nullptr;
       long seconds = std::strtol(value.c_str(), &end, 10);
@@ -167,7 +182,8 @@ int failed(const std::string& what, const Error& error) {
   return kFailed;
 }
 
-int failed(const std::string& what, const Response& response) {
+// A 401 also says how to log in, unless `login_hint` is false (the login itself failed).
+int failed(const std::string& what, const Response& response, bool login_hint = true) {
   std::string text = describeError(response);
   // The first line (status and title) follows the command; the rest is indented below it.
   std::string indented;
@@ -179,6 +195,9 @@ int failed(const std::string& what, const Response& response) {
     first = false;
   }
   std::cerr << "corchctl: " << what << ": " << indented << "\n";
+  if (response.status == 401 && login_hint) {
+    std::cerr << "  (log in first: export CORCH_TOKEN=$(corchctl login USER), or --token)\n";
+  }
   return kFailed;
 }
 
@@ -372,6 +391,34 @@ int log(ApiClient& api, const std::string& id, const std::string& sf) {
   return kOk;
 }
 
+int login(ApiClient& api, const std::string& user) {
+  auto password = security::readSecret("Password for " + user + ": ", false);
+  if (!password) return failed("login " + user, password.error());
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+  writer.StartObject();
+  writer.Key("username");
+  writer.String(user.data(), static_cast<rapidjson::SizeType>(user.size()));
+  writer.Key("password");
+  writer.String(password->data(), static_cast<rapidjson::SizeType>(password->size()));
+  writer.EndObject();
+  std::string body(buf.GetString(), buf.GetSize());
+  auto response = api.call("POST", "/login", &body, "application/json");
+  if (!response) return failed("login " + user, response.error());
+  if (response->status != 200) return failed("login " + user, *response, false);
+  // corchd answers {"token", "expires"} to a client asking for JSON; an un-orchestrator, text.
+  rapidjson::Document doc;
+  std::string token =
+      parseJson(response->body, doc) && doc.IsObject() ? str(doc, "token") : response->body;
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  if (token.empty()) {
+    return failed("login " + user,
+                  Error(ErrorCode::Internal, "the answer holds no token: " + response->body));
+  }
+  std::cout << token << "\n";
+  return kOk;
+}
+
 int run(int argc, char** argv) {
   Invocation inv;
   if (auto usage = parseArgs(argc, argv, inv)) {
@@ -389,6 +436,7 @@ int run(int argc, char** argv) {
     return kUsage;
   }
   ApiClient& client = **api;
+  client.setToken(inv.token);
   const std::string command = inv.command->name;
   if (command == "deploy") return deploy(client, inv.args[0], inv.id_option);
   if (command == "get") return get(client, inv.args[0]);
@@ -396,6 +444,7 @@ int run(int argc, char** argv) {
   if (command == "delete") return remove(client, inv.args[0]);
   if (command == "status") return status(client, inv.args[0]);
   if (command == "log") return log(client, inv.args[0], inv.args[1]);
+  if (command == "login") return login(client, inv.args[0]);
   std::cerr << "corchctl: " << command << ": not implemented\n";
   return kUsage;
 }

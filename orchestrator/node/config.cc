@@ -1,6 +1,7 @@
 #include "node/config.h"
 
 #include "corch/log.h"
+#include "security/security_manager.h"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -17,6 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using rapidjson::Value;
+
+// The bounds of auth.token-lifetime-s: the security manager's.
+constexpr uint64_t kMinTokenLifetimeS = security::kMinTokenLifetime.count();
+constexpr uint64_t kMaxTokenLifetimeS = security::kMaxTokenLifetime.count();
 
 Error fieldError(const std::string& pointer, const std::string& message) {
   return Error::field(ErrorCode::InvalidArgument, pointer, message);
@@ -112,7 +117,7 @@ Result<Config> parseConfig(const std::string& text, Config c) {
   }
   CORCH_TRY(onlyKeys(doc, "",
                      {"rest", "vswitch", "lsi0", "name-prefix", "physical-ports", "compute",
-                      "repository", "image-root", "state-dir", "log-level", "resources"}));
+                      "repository", "image-root", "state-dir", "log-level", "resources", "auth"}));
   if (doc.HasMember("rest")) {
     const Value& rest = doc["rest"];
     CORCH_TRY(onlyKeys(rest, "/rest", {"address", "port", "threads"}));
@@ -190,7 +195,32 @@ Result<Config> parseConfig(const std::string& text, Config c) {
     if (r.HasMember("disk-mb"))
       CONFIG_TRY_ASSIGN(c.disk_mb, getUint(r["disk-mb"], "/resources/disk-mb", UINT32_MAX));
   }
+  if (doc.HasMember("auth")) {
+    const Value& auth = doc["auth"];
+    CORCH_TRY(onlyKeys(auth, "/auth", {"enabled", "users-file", "token-lifetime-s"}));
+    if (auth.HasMember("enabled")) {
+      if (!auth["enabled"].IsBool()) return fieldError("/auth/enabled", "must be true or false");
+      c.auth_enabled = auth["enabled"].GetBool();
+    }
+    if (auth.HasMember("users-file"))
+      CONFIG_TRY_ASSIGN(c.users_file, getString(auth["users-file"], "/auth/users-file"));
+    if (auth.HasMember("token-lifetime-s")) {
+      const Value& lifetime = auth["token-lifetime-s"];
+      if (!lifetime.IsUint64() || lifetime.GetUint64() < kMinTokenLifetimeS ||
+          lifetime.GetUint64() > kMaxTokenLifetimeS) {
+        return fieldError("/auth/token-lifetime-s",
+                          "must be an integer from " + std::to_string(kMinTokenLifetimeS) + " to " +
+                              std::to_string(kMaxTokenLifetimeS) + " (seconds)");
+      }
+      c.token_lifetime_s = static_cast<uint32_t>(lifetime.GetUint64());
+    }
+  }
   return c;
+}
+
+std::string usersFile(const Config& config) {
+  if (!config.users_file.empty()) return config.users_file;
+  return (fs::path(config.state_dir) / "users.json").string();
 }
 
 Result<Config> loadConfig(const std::string& path, Config base) {
@@ -221,6 +251,12 @@ Options (flags override the configuration file):
   --state-dir DIR          where corchd keeps its state and function logs (default /var/lib/corch)
   --log-level LEVEL        debug, info, warn, error (default info)
   --name-prefix NAME       prefix of the LSIs, namespaces and ports corchd creates (default corch)
+  --auth on|off            require a token from POST /login on every REST request (default off;
+                           the configuration's auth.enabled)
+  --users-file FILE        the users of the REST API (default STATE-DIR/users.json)
+  --add-user NAME --role admin|operator|user
+                           add a user to the users file, reading the password from stdin (asked
+                           twice on a terminal), then exit; the way to create the first user
   --help                   this text
   --version                corchd's version
 )";
@@ -250,8 +286,9 @@ Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
       continue;
     }
     static const std::set<std::string> with_value = {
-        "--config",     "--listen",    "--ovsdb",     "--datapath",   "--physical-ports",
-        "--repository", "--state-dir", "--log-level", "--name-prefix"};
+        "--config",     "--listen",    "--ovsdb",     "--datapath",    "--physical-ports",
+        "--repository", "--state-dir", "--log-level", "--name-prefix", "--auth",
+        "--users-file", "--add-user",  "--role"};
     if (!with_value.count(flag)) {
       return Error(ErrorCode::InvalidArgument, "unknown option '" + flag + "' (see --help)");
     }
@@ -281,7 +318,25 @@ Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
       c.log_level = value;
     } else if (flag == "--name-prefix") {
       c.prefix = value;
+    } else if (flag == "--auth") {
+      if (value != "on" && value != "off") {
+        return Error(ErrorCode::InvalidArgument, "--auth is on or off, not '" + value + "'");
+      }
+      c.auth_enabled = value == "on";
+    } else if (flag == "--users-file") {
+      c.users_file = value;
+    } else if (flag == "--add-user") {
+      cl.add_user = value;
+    } else if (flag == "--role") {
+      cl.role = value;
     }
+  }
+  if (cl.add_user && cl.role.empty()) {
+    return Error(ErrorCode::InvalidArgument,
+                 "--add-user needs --role admin, operator or user (the role is never implied)");
+  }
+  if (!cl.add_user && !cl.role.empty()) {
+    return Error(ErrorCode::InvalidArgument, "--role goes with --add-user NAME");
   }
   return cl;
 }

@@ -36,7 +36,16 @@ struct Config {
   std::optional<double> cpu_cores;  // override what the kernel reports
   std::optional<uint64_t> memory_mb;
   std::optional<uint64_t> disk_mb;
+
+  // Authentication of the REST API (security/security_manager.h). Off by default until HTTPS is
+  // in; on, every request but POST /login needs a token, and the users file needs a user.
+  bool auth_enabled = false;
+  std::string users_file;            // default: <state-dir>/users.json (see usersFile())
+  uint32_t token_lifetime_s = 3600;  // 60 to 604800
 };
+
+// The users file of a configuration: "users-file", or users.json in the state folder.
+std::string usersFile(const Config& config);
 
 // Parses a configuration document over `base` (the defaults). Errors name the JSON pointer.
 Result<Config> parseConfig(const std::string& text, Config base = {});
@@ -48,6 +57,10 @@ struct CommandLine {
   Config config;
   bool help = false;
   bool version = false;
+  // --add-user NAME --role ROLE: add a user to the users file (password from stdin) and exit.
+  // Both or neither are given; the role is checked by the security manager.
+  std::optional<std::string> add_user;
+  std::string role;
 };
 Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults);
 std::string usage();

@@ -230,6 +230,18 @@ std::optional<std::string> nffgListJson(const std::vector<NffgEntry>& graphs) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
+std::string loginJson(const std::string& token, const std::string& expires) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("token");
+  writeString(w, token);
+  w.Key("expires");
+  writeString(w, expires);
+  w.EndObject();
+  return buf.GetString();
+}
+
 std::optional<std::string> compactJson(std::string_view json) {
   rapidjson::Document doc;
   doc.Parse(json.data(), json.size());

@@ -64,6 +64,10 @@ struct NffgEntry {
 // document with its id added as un-orchestrator did. nullopt if a document is not a JSON object.
 std::optional<std::string> nffgListJson(const std::vector<NffgEntry>& graphs);
 
+// The canonical answer to POST /login (DESIGN section 5): {"token", "expires"}, `expires` as RFC
+// 3339 UTC ("2026-01-31T12:00:00Z"). un-orchestrator's clients get the token alone, as text.
+std::string loginJson(const std::string& token, const std::string& expires);
+
 // Rewrites a JSON document compactly; nullopt if it is not JSON.
 std::optional<std::string> compactJson(std::string_view json);
 

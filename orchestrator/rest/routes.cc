@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <random>
 
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
 namespace corch::rest {
 namespace {
 
@@ -19,7 +22,7 @@ constexpr MethodSet kMethods[] = {
     {RouteKind::Graphs, "GET"},           {RouteKind::Graph, "GET, PUT, DELETE"},
     {RouteKind::GraphStatus, "GET"},      {RouteKind::SfLog, "GET"},
     {RouteKind::NffgGraphs, "GET, POST"}, {RouteKind::NffgGraph, "GET, PUT, DELETE"},
-    {RouteKind::NffgStatus, "GET"},
+    {RouteKind::NffgStatus, "GET"},       {RouteKind::Login, "POST"},
 };
 
 bool idChar(char c) {
@@ -62,6 +65,7 @@ bool isNffgRoute(RouteKind kind) {
 
 std::optional<Route> matchRoute(const std::vector<std::string>& segments) {
   if (!segments.empty() && segments[0] == "NF-FG") return matchNffgRoute(segments);
+  if (segments.size() == 1 && segments[0] == "login") return Route{RouteKind::Login, "", ""};
   if (segments.empty() || segments[0] != "graphs") return std::nullopt;
   switch (segments.size()) {
     case 1:
@@ -140,6 +144,105 @@ std::string newGraphUuid() {
 bool isJsonContentType(std::string_view content_type) {
   std::string_view media = trim(content_type.substr(0, content_type.find(';')));
   return lower(media) == "application/json";
+}
+
+bool acceptsJson(std::string_view accept) {
+  while (!accept.empty()) {
+    size_t comma = accept.find(',');
+    std::string_view range = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    size_t semicolon = range.find(';');
+    if (lower(trim(range.substr(0, semicolon))) != "application/json") continue;
+    bool refused = false;
+    // Parameters: "; q=0" (or 0.0, 0.000) refuses the type.
+    while (semicolon != std::string_view::npos) {
+      range.remove_prefix(semicolon + 1);
+      semicolon = range.find(';');
+      std::string param = lower(trim(range.substr(0, semicolon)));
+      if (param.rfind("q=", 0) == 0) {
+        std::string_view q = std::string_view(param).substr(2);
+        refused = !q.empty() && q.find_first_not_of("0.") == std::string_view::npos;
+      }
+    }
+    if (!refused) return true;
+  }
+  return false;
+}
+
+Result<std::string> requestToken(std::optional<std::string_view> x_auth_token,
+                                 std::optional<std::string_view> authorization) {
+  std::optional<std::string> bearer;
+  if (authorization) {
+    std::string_view value = trim(*authorization);
+    size_t space = value.find_first_of(" \t");
+    std::string scheme = lower(value.substr(0, space));
+    if (scheme != "bearer") {
+      // Named back only if it looks like a scheme (RFC 9110 token characters, short).
+      bool shown = !scheme.empty() && scheme.size() <= 32 &&
+                   std::all_of(scheme.begin(), scheme.end(), [](char c) {
+                     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+                   });
+      return Error(ErrorCode::Unauthenticated,
+                   "the Authorization header uses " +
+                       (shown ? "the scheme '" + std::string(value.substr(0, space)) + "'"
+                              : std::string("another scheme")) +
+                       "; corchd accepts only 'Bearer <token>' (or the token as X-Auth-Token)");
+    }
+    bearer = std::string(space == std::string_view::npos ? "" : trim(value.substr(space)));
+    if (bearer->empty()) {
+      return Error(ErrorCode::Unauthenticated,
+                   "the Authorization header has no token after Bearer");
+    }
+  }
+  if (x_auth_token) {
+    std::string token(trim(*x_auth_token));
+    if (token.empty()) return Error(ErrorCode::Unauthenticated, "the X-Auth-Token header is empty");
+    if (bearer && *bearer != token) {
+      return Error(ErrorCode::Unauthenticated,
+                   "the X-Auth-Token and Authorization headers carry different tokens");
+    }
+    return token;
+  }
+  if (bearer) return std::move(*bearer);
+  return Error(ErrorCode::Unauthenticated,
+               "this request needs a token: log in with POST /login, then send the token as "
+               "X-Auth-Token or Authorization: Bearer");
+}
+
+Result<LoginRequest> parseLogin(std::string_view body) {
+  auto malformed = [](std::string pointer, std::string message) {
+    return Error::field(ErrorCode::Malformed, std::move(pointer), std::move(message));
+  };
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError()) {
+    return Error(ErrorCode::Malformed,
+                 "the login body is not JSON: " +
+                     std::string(rapidjson::GetParseError_En(doc.GetParseError())) + " at offset " +
+                     std::to_string(doc.GetErrorOffset()));
+  }
+  if (!doc.IsObject()) {
+    return malformed("", "the login body must be an object {\"username\", \"password\"}");
+  }
+  for (const auto& member : doc.GetObject()) {
+    std::string key(member.name.GetString(), member.name.GetStringLength());
+    if (key != "username" && key != "password") {
+      return malformed("/" + key, "unknown field '" + key +
+                                      "' (a login has only \"username\" "
+                                      "and \"password\")");
+    }
+  }
+  LoginRequest out;
+  const std::pair<const char*, std::string*> fields[] = {{"username", &out.username},
+                                                         {"password", &out.password}};
+  for (auto [key, target] : fields) {
+    auto it = doc.FindMember(key);
+    if (it == doc.MemberEnd()) return malformed(std::string("/") + key, "is missing");
+    if (!it->value.IsString()) return malformed(std::string("/") + key, "must be a string");
+    target->assign(it->value.GetString(), it->value.GetStringLength());
+  }
+  if (out.username.empty()) return malformed("/username", "must not be empty");
+  return out;
 }
 
 }  // namespace corch::rest

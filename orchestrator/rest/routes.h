@@ -1,7 +1,8 @@
 // The northbound API's URL space and request rules (DESIGN section 5), free of any HTTP library so
 // that the server and its tests share one definition of what is a known path, which methods each
 // path allows, what a valid graph id is and which bodies a PUT accepts. Two URL spaces share these
-// rules: the canonical SF-FG API under /graphs and un-orchestrator's NF-FG API under /NF-FG.
+// rules: the canonical SF-FG API under /graphs and un-orchestrator's NF-FG API under /NF-FG, plus
+// POST /login, and the reading of the credentials (tokens, login bodies) requests carry.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +26,7 @@ enum class RouteKind {
   NffgGraphs,  // /NF-FG and /NF-FG/
   NffgGraph,   // /NF-FG/{id}
   NffgStatus,  // /NF-FG/status/{id}
+  Login,       // /login: the only path served without a token when authentication is on
 };
 
 // Whether a route belongs to the NF-FG API (its bodies are NF-FG documents).
@@ -61,5 +63,28 @@ bool isJsonContentType(std::string_view content_type);
 
 // The largest request body accepted (413 beyond).
 inline constexpr size_t kMaxBodyBytes = 1024 * 1024;
+// The largest POST /login body accepted.
+inline constexpr size_t kMaxLoginBodyBytes = 16 * 1024;
+
+// Whether an Accept header asks for JSON: one of its media ranges is "application/json" (any case,
+// parameters allowed) without q=0. A wildcard ("*/*") does not count: POST /login answers JSON
+// only to a client that asks for it, and un-orchestrator's plain-text token to everyone else.
+bool acceptsJson(std::string_view accept);
+
+// The token a request carries: its X-Auth-Token header (un-orchestrator's clients) or its
+// Authorization header with the Bearer scheme (RFC 6750; the scheme in any case). An absent
+// header is nullopt. Unauthenticated, saying why, for no token at all, an empty one, another
+// Authorization scheme, or two different tokens in the two headers.
+Result<std::string> requestToken(std::optional<std::string_view> x_auth_token,
+                                 std::optional<std::string_view> authorization);
+
+// The body of POST /login, as un-orchestrator defined it: {"username": "...", "password": "..."}
+// (both strings, the user name not empty; nothing else). Malformed (400) otherwise, with the JSON
+// pointer of the offending field ("/username", or "" for a body that is not an object).
+struct LoginRequest {
+  std::string username;
+  std::string password;
+};
+Result<LoginRequest> parseLogin(std::string_view body);
 
 }  // namespace corch::rest

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <utility>
@@ -27,6 +28,7 @@
 #include "graph/sffg_codec.h"
 #include "rest/responses.h"
 #include "rest/routes.h"
+#include "security/security_manager.h"
 
 namespace corch::rest {
 namespace {
@@ -143,11 +145,33 @@ Reply internalReply(std::string_view what) {
   return errorReply(Error(ErrorCode::Internal, "internal error: " + std::string(what)));
 }
 
+// A 401: the problem document, and the WWW-Authenticate challenge RFC 9110 11.6.1 requires, with
+// RFC 6750's error="invalid_token" when a token was sent but refused.
+Reply unauthenticatedReply(const Error& error, bool token_sent) {
+  Reply reply = errorReply(error);
+  if (reply.status == 401) {
+    reply.headers.emplace_back(
+        "WWW-Authenticate",
+        token_sent ? R"(Bearer realm="corch", error="invalid_token")" : R"(Bearer realm="corch")");
+  }
+  return reply;
+}
+
+// A disabled SecurityManager, for a Server given none.
+std::unique_ptr<security::SecurityManager> disabledSecurity() {
+  auto made = security::SecurityManager::create(security::SecurityOptions{});
+  if (!made) {
+    throw std::logic_error("cannot make a disabled SecurityManager: " + made.error().message());
+  }
+  return std::move(*made);
+}
+
 // One request being served: what the log line needs.
 struct Exchange {
   http_request request;
   std::string method;
   std::string path;
+  std::string user;  // who the token belongs to, when authentication is on
   Clock::time_point start = Clock::now();
 };
 
@@ -228,18 +252,18 @@ class BodyReader : public std::enable_shared_from_this<BodyReader> {
   pplx::task_completion_event<Body> done_;
 };
 
-// Holds one of the limited slots for a PUT or DELETE, if one is free.
-class ChangeSlot {
+// Holds one of a limited number of slots (for a change, or a login), if one is free.
+class Slot {
  public:
-  ChangeSlot(std::atomic<size_t>& in_use, size_t limit) : in_use_(in_use) {
+  Slot(std::atomic<size_t>& in_use, size_t limit) : in_use_(in_use) {
     held_ = in_use_.fetch_add(1) < limit;
     if (!held_) in_use_.fetch_sub(1);
   }
-  ~ChangeSlot() {
+  ~Slot() {
     if (held_) in_use_.fetch_sub(1);
   }
-  ChangeSlot(const ChangeSlot&) = delete;
-  ChangeSlot& operator=(const ChangeSlot&) = delete;
+  Slot(const Slot&) = delete;
+  Slot& operator=(const Slot&) = delete;
   explicit operator bool() const { return held_; }
 
  private:
@@ -251,8 +275,11 @@ class ChangeSlot {
 
 class Server::Impl {
  public:
-  Impl(ServerOptions options, node::GraphService& service)
-      : options_(std::move(options)), service_(service) {}
+  Impl(ServerOptions options, node::GraphService& service, security::SecurityManager* security)
+      : options_(std::move(options)),
+        service_(service),
+        own_security_(security ? nullptr : disabledSecurity()),
+        security_(security ? *security : *own_security_) {}
   ~Impl() { stop(); }
 
   Result<void> start();
@@ -276,18 +303,26 @@ class Server::Impl {
   // The answer to a request; a PUT or POST instead reads its body asynchronously and answers
   // itself (`answered_later` is then set and the Reply returned is meaningless).
   Reply route(const std::shared_ptr<Exchange>& ex, bool& answered_later);
+  // The session of the token a request carries; `token_sent` tells whether it carried any.
+  Result<security::Session> authenticate(const http_request& request, bool& token_sent);
+  // Reads a request's body, refusing one over `limit` (413), and answers what `finish` makes of
+  // it; `finish` runs on a pool thread and may block. Every path ends in exactly one send().
+  void readBody(const std::shared_ptr<Exchange>& ex, size_t limit,
+                std::function<Reply(const std::string&)> finish);
   Reply serveGet(const Route& r);
   // A PUT of /graphs/{id} or /NF-FG/{id}, or a POST of /NF-FG/.
   void servePut(const std::shared_ptr<Exchange>& ex, const Route& r);
   // Parses the body read for a PUT or POST and calls the service (blocking: on a pool thread).
-  Reply finishPut(const Route& r, BodyReader::Body body);
   Reply finishSffgPut(const std::string& id, const std::string& text);
   Reply finishNffgPut(const Route& r, const std::string& text);
   // An id that no graph has, known or failed, for a POST /NF-FG/.
   Result<std::string> freshGraphId();
   Reply listNffg();
   Reply serveDelete(const std::string& id);
-  Reply tooManyChanges() const;
+  // POST /login: `json` answers {"token", "expires"} rather than the token as text.
+  Reply finishLogin(const std::string& text, bool json);
+  // 503 with Retry-After: more than `limit` of `what` ("graph changes") at once.
+  static Reply tooMany(const std::string& what, size_t limit);
 
   // Every request is counted from its arrival to its answer, so that stop() can wait for it.
   // enter() says whether requests are still accepted; send() answers and leave()s.
@@ -297,6 +332,8 @@ class Server::Impl {
 
   const ServerOptions options_;
   node::GraphService& service_;
+  const std::unique_ptr<security::SecurityManager> own_security_;  // when given none
+  security::SecurityManager& security_;
 
   mutable std::mutex lifecycle_mu_;  // start() and stop(), and what they set
   std::unique_ptr<http_listener> listener_;
@@ -311,6 +348,7 @@ class Server::Impl {
 
   std::atomic<size_t> changes_{0};
   size_t max_changes_ = 0;
+  std::atomic<size_t> logins_{0};
 };
 
 Result<void> Server::Impl::start() {
@@ -330,10 +368,13 @@ Result<void> Server::Impl::start() {
   auto pool = sizeThreadPool(options_.threads);
   if (!pool) return pool.error();
   max_changes_ = options_.max_concurrent_changes;
-  if (max_changes_ == 0 || max_changes_ >= *pool) {
+  const size_t max_logins = options_.max_concurrent_logins;
+  if (max_changes_ == 0 || max_logins == 0 || max_changes_ + max_logins >= *pool) {
     return Error(ErrorCode::InvalidArgument,
                  "max_concurrent_changes (" + std::to_string(max_changes_) +
-                     ") must be at least 1 and less than the " + std::to_string(*pool) +
+                     ") and max_concurrent_logins (" + std::to_string(max_logins) +
+                     ") must each be at least 1, and together less than the " +
+                     std::to_string(*pool) +
                      " threads of the HTTP thread pool, so that reads are served while graphs "
                      "change");
   }
@@ -472,6 +513,14 @@ Reply Server::Impl::route(const std::shared_ptr<Exchange>& ex, bool& answered_la
         Error(ErrorCode::Malformed, "malformed request path '" + ex->path + "': " + e.what()));
   }
   auto matched = matchRoute(segments);
+  // With authentication on, nothing but a login is served, or even told, without a valid token.
+  const bool login = matched && matched->kind == RouteKind::Login;
+  if (!login && security_.enabled()) {
+    bool token_sent = false;
+    auto session = authenticate(ex->request, token_sent);
+    if (!session) return unauthenticatedReply(session.error(), token_sent);
+    ex->user = session->user;
+  }
   if (!matched) {
     return errorReply(Error(ErrorCode::NotFound, "no resource at " + ex->path));
   }
@@ -490,25 +539,44 @@ Reply Server::Impl::route(const std::shared_ptr<Exchange>& ex, bool& answered_la
     reply.headers.emplace_back("Allow", allow);
     return reply;
   }
-  if (r.kind != RouteKind::Graphs && r.kind != RouteKind::NffgGraphs) {
+  if (r.kind != RouteKind::Graphs && r.kind != RouteKind::NffgGraphs &&
+      r.kind != RouteKind::Login) {
     if (auto valid = checkGraphId(r.graph_id); !valid) return errorReply(valid.error());
   }
-  // un-orchestrator's clients send the token of their POST /login as X-Auth-Token with every
-  // request. Until authentication lands (DESIGN section 5, "Security": a later issue, which
-  // checks it here for both APIs and adds POST /login), the header is accepted and not checked,
-  // so that these clients are served as they are.
   if (ex->method == http::methods::PUT || ex->method == http::methods::POST) {
     answered_later = true;
     try {
-      servePut(ex, r);
+      if (r.kind == RouteKind::Login) {
+        const auto& headers = ex->request.headers();
+        auto accept = headers.find(http::header_names::accept);
+        const bool json = accept != headers.end() && acceptsJson(accept->second);
+        readBody(ex, kMaxLoginBodyBytes,
+                 [this, json](const std::string& text) { return finishLogin(text, json); });
+      } else {
+        servePut(ex, r);
+      }
     } catch (const std::exception& e) {
-      // Nothing was sent yet: every send() in servePut() is its last step.
+      // Nothing was sent yet: every send() in readBody() is its last step.
       send(*ex, internalReply(e.what()));
     }
     return Reply{};
   }
   if (ex->method == http::methods::DEL) return serveDelete(r.graph_id);
   return serveGet(r);
+}
+
+Result<security::Session> Server::Impl::authenticate(const http_request& request,
+                                                     bool& token_sent) {
+  const auto& headers = request.headers();  // names compared without case
+  std::optional<std::string> x_auth_token, authorization;
+  if (auto it = headers.find("X-Auth-Token"); it != headers.end()) x_auth_token = it->second;
+  if (auto it = headers.find(http::header_names::authorization); it != headers.end()) {
+    authorization = it->second;
+  }
+  token_sent = x_auth_token || authorization;
+  auto token = requestToken(x_auth_token, authorization);
+  if (!token) return std::move(token).error();
+  return security_.authenticate(*token);
 }
 
 Reply Server::Impl::serveGet(const Route& r) {
@@ -550,6 +618,8 @@ Reply Server::Impl::serveGet(const Route& r) {
       if (!status) return errorReply(status.error());
       return jsonReply(200, nffgStatusJson(*status));
     }
+    case RouteKind::Login:
+      break;  // POST only: never a GET
   }
   return internalReply("unhandled route");
 }
@@ -570,7 +640,8 @@ Reply Server::Impl::listNffg() {
   return jsonReply(200, std::move(*body));
 }
 
-void Server::Impl::servePut(const std::shared_ptr<Exchange>& ex, const Route& r) {
+void Server::Impl::readBody(const std::shared_ptr<Exchange>& ex, size_t limit,
+                            std::function<Reply(const std::string&)> finish) {
   const http_request& request = ex->request;
   const auto& headers = request.headers();
   // Refuse an announced oversized body before reading any of it.
@@ -583,18 +654,46 @@ void Server::Impl::servePut(const std::shared_ptr<Exchange>& ex, const Route& r)
       send(*ex, errorReply(Error(ErrorCode::Malformed, "invalid Content-Length '" + value + "'")));
       return;
     }
-    if (length > kMaxBodyBytes) {
+    if (length > limit) {
       BodyReader::discard(request);
       send(*ex,
-           errorReply(Error(ErrorCode::TooLarge,
-                            "the request body has " + std::to_string(length) + " bytes; at most " +
-                                std::to_string(kMaxBodyBytes) + " are accepted")));
+           errorReply(Error(ErrorCode::TooLarge, "the request body has " + std::to_string(length) +
+                                                     " bytes; at most " + std::to_string(limit) +
+                                                     " are accepted")));
       return;
     }
   }
-  std::string content_type = headers.content_type();
+  BodyReader::read(request, limit)
+      .then([this, ex, limit, finish = std::move(finish)](pplx::task<BodyReader::Body> t) {
+        Reply reply;
+        try {
+          BodyReader::Body body = t.get();
+          switch (body.outcome) {
+            case BodyReader::Outcome::TooLarge:
+              reply = errorReply(Error(ErrorCode::TooLarge, "the request body exceeds " +
+                                                                std::to_string(limit) + " bytes"));
+              break;
+            case BodyReader::Outcome::Failed:
+              reply = errorReply(
+                  Error(ErrorCode::Malformed, "cannot read the request body: " + body.error));
+              break;
+            case BodyReader::Outcome::Complete:
+              reply = finish(body.text);
+              break;
+          }
+        } catch (const std::exception& e) {
+          reply = internalReply(e.what());
+        } catch (...) {
+          reply = internalReply("unknown exception");
+        }
+        send(*ex, std::move(reply));
+      });
+}
+
+void Server::Impl::servePut(const std::shared_ptr<Exchange>& ex, const Route& r) {
+  std::string content_type = ex->request.headers().content_type();
   if (!isJsonContentType(content_type)) {
-    BodyReader::discard(request);
+    BodyReader::discard(ex->request);
     std::string got = content_type.empty() ? "no Content-Type" : "'" + content_type + "'";
     send(*ex, problemReply(Problem{415,
                                    "unsupported-media-type",
@@ -602,31 +701,10 @@ void Server::Impl::servePut(const std::shared_ptr<Exchange>& ex, const Route& r)
                                    {}}));
     return;
   }
-  BodyReader::read(request, kMaxBodyBytes).then([this, ex, r](pplx::task<BodyReader::Body> t) {
-    Reply reply;
-    try {
-      reply = finishPut(r, t.get());
-    } catch (const std::exception& e) {
-      reply = internalReply(e.what());
-    } catch (...) {
-      reply = internalReply("unknown exception");
-    }
-    send(*ex, std::move(reply));
+  readBody(ex, kMaxBodyBytes, [this, r](const std::string& text) {
+    if (isNffgRoute(r.kind)) return finishNffgPut(r, text);
+    return finishSffgPut(r.graph_id, text);
   });
-}
-
-Reply Server::Impl::finishPut(const Route& r, BodyReader::Body body) {
-  switch (body.outcome) {
-    case BodyReader::Outcome::TooLarge:
-      return errorReply(Error(ErrorCode::TooLarge, "the request body exceeds " +
-                                                       std::to_string(kMaxBodyBytes) + " bytes"));
-    case BodyReader::Outcome::Failed:
-      return errorReply(Error(ErrorCode::Malformed, "cannot read the request body: " + body.error));
-    case BodyReader::Outcome::Complete:
-      break;
-  }
-  if (isNffgRoute(r.kind)) return finishNffgPut(r, body.text);
-  return finishSffgPut(r.graph_id, body.text);
 }
 
 Reply Server::Impl::finishSffgPut(const std::string& id, const std::string& text) {
@@ -639,8 +717,8 @@ Reply Server::Impl::finishSffgPut(const std::string& id, const std::string& text
         "the graph id '" + graph.id + "' differs from the id in the URL, '" + id + "'"));
   }
   graph.id = id;
-  ChangeSlot slot(changes_, max_changes_);
-  if (!slot) return tooManyChanges();
+  Slot slot(changes_, max_changes_);
+  if (!slot) return tooMany("graph changes", max_changes_);
   auto outcome = service_.putGraph(id, std::move(graph));
   if (!outcome) return errorReply(outcome.error());
   // The status as of now; should the graph already be gone again, say what the PUT achieved.
@@ -678,8 +756,8 @@ Reply Server::Impl::finishNffgPut(const Route& r, const std::string& text) {
         "the graph id '" + graph.id + "' differs from the id in the URL, '" + id + "'"));
   }
   graph.id = id;
-  ChangeSlot slot(changes_, max_changes_);
-  if (!slot) return tooManyChanges();
+  Slot slot(changes_, max_changes_);
+  if (!slot) return tooMany("graph changes", max_changes_);
   // Kept to map the service's SF-FG pointers back onto this document.
   const graph::Graph sent = graph;
   auto outcome = service_.putGraph(id, std::move(graph));
@@ -714,17 +792,32 @@ Result<std::string> Server::Impl::freshGraphId() {
 }
 
 Reply Server::Impl::serveDelete(const std::string& id) {
-  ChangeSlot slot(changes_, max_changes_);
-  if (!slot) return tooManyChanges();
+  Slot slot(changes_, max_changes_);
+  if (!slot) return tooMany("graph changes", max_changes_);
   auto deleted = service_.deleteGraph(id);
   if (!deleted) return errorReply(deleted.error());
   return Reply{204, {}, {}, {}, {}};
 }
 
-Reply Server::Impl::tooManyChanges() const {
-  Reply reply = errorReply(Error(
-      ErrorCode::Unavailable,
-      "too many graph changes in progress (" + std::to_string(max_changes_) + "); retry later"));
+Reply Server::Impl::finishLogin(const std::string& text, bool json) {
+  auto request = parseLogin(text);
+  if (!request) return errorReply(request.error());
+  Slot slot(logins_, options_.max_concurrent_logins);
+  if (!slot) return tooMany("logins", options_.max_concurrent_logins);
+  auto issued = security_.login(request->username, request->password);
+  if (!issued) return unauthenticatedReply(issued.error(), false);
+  Reply reply =
+      json ? jsonReply(200, loginJson(issued->token, security::formatTime(issued->expires)))
+           : Reply{200, issued->token, std::string(kTextType), {}, {}};
+  // RFC 6749 5.1: a response carrying a token must not be stored by caches.
+  reply.headers.emplace_back("Cache-Control", "no-store");
+  return reply;
+}
+
+Reply Server::Impl::tooMany(const std::string& what, size_t limit) {
+  Reply reply =
+      errorReply(Error(ErrorCode::Unavailable, "too many " + what + " in progress (" +
+                                                   std::to_string(limit) + "); retry later"));
   reply.headers.emplace_back("Retry-After", "1");
   return reply;
 }
@@ -756,17 +849,19 @@ void Server::Impl::send(const Exchange& ex, Reply reply) {
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - ex.start).count();
   char took[32];
   std::snprintf(took, sizeof took, "%.1f ms", ms);
+  std::string by = ex.user.empty() ? std::string() : " by " + ex.user;
   if (status >= 400) {
-    CORCH_LOG(lg, Info) << ex.method << " " << ex.path << " " << status << " " << took << ": "
+    CORCH_LOG(lg, Info) << ex.method << " " << ex.path << " " << status << " " << took << by << ": "
                         << reply.log_detail;
   } else {
-    CORCH_LOG(lg, Debug) << ex.method << " " << ex.path << " " << status << " " << took;
+    CORCH_LOG(lg, Debug) << ex.method << " " << ex.path << " " << status << " " << took << by;
   }
   leave();
 }
 
-Server::Server(ServerOptions options, node::GraphService& service)
-    : impl_(std::make_unique<Impl>(std::move(options), service)) {}
+Server::Server(ServerOptions options, node::GraphService& service,
+               security::SecurityManager* security)
+    : impl_(std::make_unique<Impl>(std::move(options), service, security)) {}
 
 Server::~Server() = default;
 

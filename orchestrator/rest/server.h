@@ -23,19 +23,34 @@
 //
 // Both APIs act on the same graphs: one PUT through either is read through both. An NF-FG that
 // does not follow the NF-FG's structure (an unknown key, a missing one) is a 400; the pointers of
-// its errors, also those of later stages (resolver, network), are NF-FG pointers. The
-// X-Auth-Token header of those clients is accepted and not checked yet (authentication is to come).
+// its errors, also those of later stages (resolver, network), are NF-FG pointers.
+//
+// Authentication (security/security_manager.h), common to both APIs:
+//
+//   POST   /login  {"username", "password"}
+//                  200 the token as text/plain (un-orchestrator's answer), or {"token", "expires"}
+//                  as application/json to a client whose Accept names application/json;
+//                  Cache-Control: no-store. 400 a malformed body (naming the field), 401 wrong
+//                  user name or password, 503 too many logins at once (Retry-After).
+//
+// When the SecurityManager has authentication enabled, every other request needs a token from
+// POST /login, in X-Auth-Token (un-orchestrator's clients) or Authorization: Bearer; without one,
+// or with an unknown or expired one, it is a 401 with WWW-Authenticate: Bearer, whatever its path
+// (an unknown path too: nothing is told to a client without a token). Disabled, tokens are not
+// looked at, and POST /login still answers a token for any well-formed body.
 //
 // Every error is an RFC 9457 problem document (application/problem+json, see rest/responses.h).
 // Unknown paths are 404 whatever the method; known paths with another method are 405 with Allow.
 // The graph id rules (routes.h) are the same for both APIs.
 //
 // Threads: requests are served on cpprest's shared thread pool, and a PUT, POST or DELETE holds
-// one of its threads until the GraphService returns (seconds, for a deploy). So that reads and
-// changes of other graphs are still served meanwhile, at most `max_concurrent_changes` changes
-// run at once (more are answered 503 with Retry-After), and the pool must have more threads than
-// that. The GraphService must be safe to call from several threads at once and must outlive the
-// Server. This header deliberately does not include cpprest (it is slow to compile).
+// one of its threads until the GraphService returns (seconds, for a deploy), a login while its
+// password is hashed (a fraction of a second). So that reads and changes of other graphs are
+// still served meanwhile, at most `max_concurrent_changes` changes and `max_concurrent_logins`
+// logins run at once (more are answered 503 with Retry-After), and the pool must have more threads
+// than both together. The GraphService and SecurityManager must be safe to call from several
+// threads at once and must outlive the Server. This header deliberately does not include cpprest
+// (it is slow to compile).
 #pragma once
 
 #include <cstddef>
@@ -46,6 +61,10 @@
 
 #include "corch/error.h"
 #include "node/graph_service.h"
+
+namespace corch::security {
+class SecurityManager;
+}
 
 namespace corch::rest {
 
@@ -67,13 +86,17 @@ struct ServerOptions {
   // 0 keeps cpprest's default of 40. The pool can only be sized before its first use: a non-zero
   // value makes start() fail if something already started the pool with another size.
   size_t threads = 0;
-  // PUTs and DELETEs served at once; must be less than the pool's threads.
+  // PUTs and DELETEs served at once, and POST /login; together less than the pool's threads.
   size_t max_concurrent_changes = 16;
+  size_t max_concurrent_logins = 4;
 };
 
 class Server {
  public:
-  Server(ServerOptions options, node::GraphService& service);
+  // `security` decides who may call (see above); null: authentication disabled, with a
+  // SecurityManager of the Server's own that issues the tokens of POST /login.
+  Server(ServerOptions options, node::GraphService& service,
+         security::SecurityManager* security = nullptr);
   ~Server();  // stop()s
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -20,6 +20,8 @@
 #include "corch/log.h"
 #include "rest/fake_graph_service.h"
 #include "rest/server.h"
+#include "security/testing.h"
+#include "util/files.h"
 
 extern char** environ;
 
@@ -58,11 +60,11 @@ bool contains(const std::string& text, const std::string& part) {
 }
 
 struct Fixture {
-  Fixture() {
+  explicit Fixture(corch::security::SecurityManager* security = nullptr) {
     corch::log::setLevel(corch::log::Level::Warn);
     ServerOptions options;
     options.port = 0;
-    server.emplace(options, service);
+    server.emplace(options, service, security);
     auto started = server->start();
     BOOST_REQUIRE_MESSAGE(started.ok(), started.error().message());
     char pattern[] = "/tmp/corchctl-test-XXXXXX";
@@ -80,10 +82,12 @@ struct Fixture {
     return path;
   }
 
-  // Runs corchctl with `args` (after --url, unless `with_url` is false) and `env` added to this
-  // process's environment; waits for it to exit. corchctl's own request timeout bounds the wait.
+  // Runs corchctl with `args` (after --url, unless `with_url` is false), `env` added to this
+  // process's environment (without its CORCH_URL and CORCH_TOKEN) and `input` on its stdin
+  // (/dev/null if none); waits for it to exit. corchctl's own request timeout bounds the wait.
   Run run(const std::vector<std::string>& args, bool with_url = true,
-          const std::vector<std::string>& env = {}) {
+          const std::vector<std::string>& env = {},
+          const std::optional<std::string>& input = std::nullopt) {
     std::vector<std::string> argv_text = {kCorchctl};
     if (with_url) {
       argv_text.push_back("--url");
@@ -96,16 +100,21 @@ struct Fixture {
 
     std::vector<std::string> env_text;
     for (char** e = environ; *e; ++e) {
-      if (std::string(*e).rfind("CORCH_URL=", 0) != 0) env_text.push_back(*e);
+      std::string var = *e;
+      if (var.rfind("CORCH_URL=", 0) != 0 && var.rfind("CORCH_TOKEN=", 0) != 0) {
+        env_text.push_back(var);
+      }
     }
     env_text.insert(env_text.end(), env.begin(), env.end());
     std::vector<char*> envp;
     for (auto& e : env_text) envp.push_back(e.data());
     envp.push_back(nullptr);
 
-    fs::path out = dir / "stdout", err = dir / "stderr";
+    fs::path out = dir / "stdout", err = dir / "stderr", in = "/dev/null";
+    if (input) in = write("stdin", *input);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     pid_t pid = 0;
@@ -136,8 +145,8 @@ BOOST_AUTO_TEST_CASE(help_and_usage_errors) {
   auto help = run({"--help"});
   BOOST_TEST(help.status == 0);
   BOOST_TEST(contains(help.out, "usage: corchctl"));
-  for (const char* command :
-       {"deploy FILE [--id ID]", "get ID", "list", "delete ID", "status ID", "log ID SF"}) {
+  for (const char* command : {"deploy FILE [--id ID]", "get ID", "list", "delete ID", "status ID",
+                              "log ID SF", "login USER", "--token TOKEN", "CORCH_TOKEN"}) {
     BOOST_TEST(contains(help.out, command), command);
   }
 
@@ -293,6 +302,66 @@ BOOST_AUTO_TEST_CASE(url_from_environment_and_unreachable_server) {
   BOOST_TEST(
       refused.err.rfind("corchctl: list: cannot reach " + url + ": Connection refused\n", 0) == 0,
       refused.err);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// corchd with authentication on: `corchctl login` gets a token, the other commands send it.
+BOOST_AUTO_TEST_SUITE(authentication)
+
+struct AuthFixture {
+  AuthFixture()
+      : security(corch::security::testing::enabledManager(
+            (users_dir.path() / "users.json").string(), {{"admin", "admin-password"}},
+            std::chrono::seconds(3600))),
+        f(security.get()) {}
+
+  corch::test::TempDir users_dir{"corchctl-auth"};
+  std::unique_ptr<corch::security::SecurityManager> security;
+  Fixture f;
+};
+
+bool isHexToken(const std::string& text) {
+  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+BOOST_FIXTURE_TEST_CASE(login_then_token_from_option_or_environment, AuthFixture) {
+  auto refused = f.run({"list"});
+  BOOST_TEST(refused.status == 1);
+  BOOST_TEST(contains(refused.err, "corchctl: list: 401 Unauthorized"), refused.err);
+  BOOST_TEST(contains(refused.err, "corchctl login"), refused.err);
+
+  auto wrong = f.run({"login", "admin"}, true, {}, std::string("admin-passwore\n"));
+  BOOST_TEST(wrong.status == 1);
+  BOOST_TEST(wrong.out.empty());
+  BOOST_TEST(contains(wrong.err, "corchctl: login admin: 401 Unauthorized"), wrong.err);
+  BOOST_TEST(contains(wrong.err, "wrong user name or password"), wrong.err);
+  BOOST_TEST(!contains(wrong.err, "log in first"), wrong.err);
+  BOOST_TEST(f.run({"login", "admin"}).status == 1);  // no password on stdin
+
+  auto login = f.run({"login", "admin"}, true, {}, std::string("admin-password\n"));
+  BOOST_TEST_REQUIRE(login.status == 0, login.err);
+  BOOST_REQUIRE(!login.out.empty() && login.out.back() == '\n');
+  std::string token = login.out.substr(0, login.out.size() - 1);
+  BOOST_TEST(isHexToken(token), token);
+  BOOST_TEST(security->authenticate(token).ok());
+
+  auto file = f.write("g1.json", kGraph);
+  auto deployed = f.run({"--token", token, "deploy", file.string()});
+  BOOST_TEST(deployed.status == 0, deployed.err);
+  auto listed = f.run({"list"}, true, {"CORCH_TOKEN=" + token});
+  BOOST_TEST(listed.status == 0, listed.err);
+  BOOST_TEST(contains(listed.out, "g1  demo graph  deployed"), listed.out);
+  auto bad = f.run({"--token=" + std::string(64, '0'), "status", "g1"});
+  BOOST_TEST(bad.status == 1);
+  BOOST_TEST(contains(bad.err, "401 Unauthorized"), bad.err);
+}
+
+BOOST_AUTO_TEST_CASE(login_without_authentication_prints_a_token) {
+  Fixture f;
+  auto login = f.run({"login", "anyone"}, true, {}, std::string("anything\n"));
+  BOOST_TEST(login.status == 0, login.err);
+  BOOST_TEST(login.out.size() == 65u, login.out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -24,6 +24,7 @@
 #include "rest/responses.h"
 #include "rest/routes.h"
 #include "rest/server.h"
+#include "security/testing.h"
 #include "util/files.h"
 #include "util/http_answer.h"
 
@@ -90,11 +91,11 @@ using corch::test::Answer;
 using corch::test::toAnswer;
 
 struct Fixture {
-  Fixture() {
+  explicit Fixture(corch::security::SecurityManager* security = nullptr) {
     corch::log::setLevel(corch::log::Level::Warn);
     ServerOptions options;
     options.port = 0;
-    server.emplace(options, service);
+    server.emplace(options, service, security);
     auto started = server->start();
     BOOST_REQUIRE_MESSAGE(started.ok(), started.error().message());
     http::client::http_client_config config;
@@ -102,13 +103,14 @@ struct Fixture {
     client.emplace(web::uri(server->url()), config);
   }
 
-  // Every request carries an X-Auth-Token, as FROG4's do after their login: it must not matter.
+  // Every request carries an X-Auth-Token, as FROG4's do after their login: with authentication
+  // off (the default) its value does not matter; `token` is empty for a request without one.
   Answer call(const std::string& method, const std::string& path,
               const std::optional<std::string>& body = std::nullopt,
               const std::string& content_type = "application/json") {
     http::http_request r{http::method(method)};
     r.set_request_uri(web::uri(path));
-    r.headers().add("X-Auth-Token", "0123456789abcdef");
+    if (!token.empty()) r.headers().add("X-Auth-Token", token);
     r.headers().add("Cache-Control", "no-cache");
     if (body) r.set_body(*body, content_type);
     return toAnswer(client->request(r).get());
@@ -121,6 +123,16 @@ struct Fixture {
     return call("PUT", "/NF-FG/" + id, body);
   }
 
+  // POST /login as FROG4's client of un-orchestrator sends it: the token comes back as text.
+  Answer login(const std::string& username, const std::string& password) {
+    http::http_request r{http::methods::POST};
+    r.set_request_uri(web::uri("/login"));
+    r.set_body("{\"username\": \"" + username + "\", \"password\": \"" + password + "\"}",
+               "application/json");
+    return toAnswer(client->request(r).get());
+  }
+
+  std::string token = "0123456789abcdef";
   FakeGraphService service;
   std::optional<Server> server;
   std::optional<http::client::http_client> client;
@@ -434,6 +446,50 @@ BOOST_FIXTURE_TEST_CASE(request_rules_are_the_same_as_for_graphs, Fixture) {
       BOOST_TEST(a.header("Allow") == allow);
     }
   }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The FROG4 orchestrator's session with an un-orchestrator that has authentication on: POST /login
+// with {"username", "password"}, the token back as text, then X-Auth-Token on every request.
+BOOST_AUTO_TEST_SUITE(authentication)
+
+struct AuthFixture {
+  AuthFixture()
+      : security(corch::security::testing::enabledManager((dir.path() / "users.json").string(),
+                                                          {{"frog4", "frog4-password"}},
+                                                          std::chrono::seconds(3600))),
+        f(security.get()) {}
+
+  corch::test::TempDir dir{"corch-nffg-auth"};
+  std::unique_ptr<corch::security::SecurityManager> security;
+  Fixture f;
+};
+
+BOOST_FIXTURE_TEST_CASE(frog4_logs_in_and_sends_its_token, AuthFixture) {
+  // Without a token, or with one from no login, nothing is served.
+  f.token.clear();
+  checkProblem(f.post(firewall()), 401, "unauthenticated");
+  f.token = "0123456789abcdef";
+  checkProblem(f.call("GET", "/NF-FG"), 401, "unauthenticated");
+  checkProblem(f.login("frog4", "wrong"), 401, "unauthenticated");
+  BOOST_TEST(f.service.putCalls() == 0);
+
+  auto login = f.login("frog4", "frog4-password");
+  BOOST_TEST_REQUIRE(login.status == 200, login.body);
+  BOOST_TEST(login.content_type == "text/plain; charset=utf-8");
+  f.token = login.body;
+
+  auto created = f.post(firewall());
+  BOOST_TEST_REQUIRE(created.status == 201, created.body);
+  std::string id = created.json()["nffg-uuid"].GetString();
+  BOOST_TEST(f.put(id, replaced(firewallAs(id), "\"priority\": 1", "\"priority\": 2")).status ==
+             202);
+  BOOST_TEST(f.call("GET", "/NF-FG/" + id).status == 200);
+  BOOST_TEST((listedIds(f.call("GET", "/NF-FG")) == std::set<std::string>{id}));
+  auto status = f.call("GET", "/NF-FG/status/" + id);
+  BOOST_TEST(status.body == R"({"status":"complete","percentage_completed":100})");
+  BOOST_TEST(f.call("DELETE", "/NF-FG/" + id).status == 204);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

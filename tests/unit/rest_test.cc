@@ -6,6 +6,7 @@
 #include <rapidjson/document.h>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <thread>
@@ -18,6 +19,8 @@
 #include "rest/fake_graph_service.h"
 #include "rest/routes.h"
 #include "rest/server.h"
+#include "security/testing.h"
+#include "util/files.h"
 #include "util/http_answer.h"
 
 namespace {
@@ -65,9 +68,9 @@ using corch::test::toAnswer;
 
 struct Fixture {
   Fixture() : Fixture(ServerOptions{}) {}
-  explicit Fixture(ServerOptions options) {
+  explicit Fixture(ServerOptions options, corch::security::SecurityManager* security = nullptr) {
     options.port = 0;
-    server.emplace(options, service);
+    server.emplace(options, service, security);
     auto started = server->start();
     BOOST_REQUIRE_MESSAGE(started.ok(), started.error().message());
     BOOST_REQUIRE_NE(server->port(), 0);
@@ -85,6 +88,23 @@ struct Fixture {
 
   Answer call(const std::string& method, const std::string& path) {
     return toAnswer(client->request(request(method, path)).get());
+  }
+
+  // A request with extra headers ({"X-Auth-Token", token}, ...) and an optional JSON body.
+  Answer callWith(const std::string& method, const std::string& path,
+                  const std::vector<std::pair<std::string, std::string>>& headers,
+                  const std::optional<std::string>& body = std::nullopt) {
+    auto r = request(method, path);
+    for (const auto& [name, value] : headers) r.headers().add(name, value);
+    if (body) r.set_body(*body, "application/json");
+    return toAnswer(client->request(r).get());
+  }
+
+  // POST /login with a JSON body; `accept` becomes the Accept header when not empty.
+  Answer login(const std::string& body, const std::string& accept = "") {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!accept.empty()) headers.emplace_back("Accept", accept);
+    return callWith("POST", "/login", headers, body);
   }
 
   Answer call(const std::string& method, const std::string& path, const std::string& body,
@@ -132,6 +152,11 @@ std::vector<FieldError> problemFields(const rapidjson::Document& doc) {
   return out;
 }
 
+// A token as corchd issues them: 64 lower-case hex digits.
+bool isHexToken(const std::string& text) {
+  return text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
 bool hasPointer(const std::vector<FieldError>& fields, const std::string& pointer) {
   for (const auto& f : fields) {
     if (f.pointer == pointer && !f.message.empty()) return true;
@@ -172,6 +197,80 @@ BOOST_AUTO_TEST_CASE(graph_ids) {
   BOOST_TEST(!checkGraphId("a/b").ok());
   BOOST_TEST(!checkGraphId("..").ok());
   BOOST_TEST((checkGraphId("a:b").error().code() == ErrorCode::InvalidArgument));
+}
+
+BOOST_AUTO_TEST_CASE(login_route) {
+  using corch::rest::matchRoute;
+  using corch::rest::RouteKind;
+  BOOST_TEST((matchRoute({"login"})->kind == RouteKind::Login));
+  BOOST_TEST(!matchRoute({"login", "x"}).has_value());
+  BOOST_TEST(corch::rest::methodAllowed(RouteKind::Login, "POST"));
+  BOOST_TEST(!corch::rest::methodAllowed(RouteKind::Login, "GET"));
+  BOOST_TEST(!corch::rest::isNffgRoute(RouteKind::Login));
+}
+
+BOOST_AUTO_TEST_CASE(accept_headers) {
+  using corch::rest::acceptsJson;
+  BOOST_TEST(acceptsJson("application/json"));
+  BOOST_TEST(acceptsJson("text/plain, Application/JSON; charset=utf-8"));
+  BOOST_TEST(acceptsJson("application/json;q=0.5"));
+  BOOST_TEST(!acceptsJson(""));
+  BOOST_TEST(!acceptsJson("*/*"));
+  BOOST_TEST(!acceptsJson("text/plain"));
+  BOOST_TEST(!acceptsJson("application/json; q=0"));
+  BOOST_TEST(!acceptsJson("application/json;q=0.0, text/plain"));
+  BOOST_TEST(!acceptsJson("application/jsonx"));
+}
+
+BOOST_AUTO_TEST_CASE(request_tokens) {
+  using corch::rest::requestToken;
+  using Opt = std::optional<std::string_view>;
+  BOOST_TEST(*requestToken(Opt("abc"), std::nullopt) == "abc");
+  BOOST_TEST(*requestToken(std::nullopt, Opt("Bearer abc")) == "abc");
+  BOOST_TEST(*requestToken(std::nullopt, Opt("bearer   abc ")) == "abc");
+  BOOST_TEST(*requestToken(Opt("abc"), Opt("Bearer abc")) == "abc");
+  for (auto [x_auth, authorization] : {std::pair<Opt, Opt>{std::nullopt, std::nullopt},
+                                       {Opt(""), std::nullopt},
+                                       {std::nullopt, Opt("Bearer")},
+                                       {std::nullopt, Opt("Bearer  ")},
+                                       {std::nullopt, Opt("Basic YWRtaW46YWRtaW4=")},
+                                       {Opt("abc"), Opt("Bearer xyz")}}) {
+    auto token = requestToken(x_auth, authorization);
+    BOOST_TEST_REQUIRE(!token.ok());
+    BOOST_TEST((token.error().code() == ErrorCode::Unauthenticated));
+  }
+  auto basic = requestToken(std::nullopt, Opt("Basic YWRtaW46YWRtaW4="));
+  BOOST_TEST(basic.error().message().find("'Basic'") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(login_bodies) {
+  using corch::rest::parseLogin;
+  auto good = parseLogin(R"({"username": "admin", "password": "pw"})");
+  BOOST_TEST_REQUIRE(good.ok());
+  BOOST_TEST(good->username == "admin");
+  BOOST_TEST(good->password == "pw");
+  BOOST_TEST(parseLogin(R"({"username": "u", "password": ""})").ok());
+  struct Case {
+    const char* body;
+    const char* pointer;  // nullptr: not JSON, no field
+  };
+  for (const Case& c :
+       {Case{"", nullptr}, Case{"{", nullptr}, Case{"[]", ""},
+        Case{R"({"password": "pw"})", "/username"}, Case{R"({"username": "u"})", "/password"},
+        Case{R"({"username": 7, "password": "pw"})", "/username"},
+        Case{R"({"username": "u", "password": null})", "/password"},
+        Case{R"({"username": "", "password": "pw"})", "/username"},
+        Case{R"({"username": "u", "password": "pw", "group": "g"})", "/group"}}) {
+    BOOST_TEST_CONTEXT(c.body) {
+      auto parsed = parseLogin(c.body);
+      BOOST_TEST_REQUIRE(!parsed.ok());
+      BOOST_TEST((parsed.error().code() == ErrorCode::Malformed));
+      if (c.pointer) {
+        BOOST_TEST_REQUIRE(parsed.error().fields().size() == 1u);
+        BOOST_TEST(parsed.error().fields()[0].pointer == c.pointer);
+      }
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(json_content_types) {
@@ -552,6 +651,220 @@ BOOST_AUTO_TEST_CASE(stop_waits_for_a_put_in_progress_and_is_idempotent) {
     slow.get();  // answered 500 when stop() closed the connection, or failed: either is fine
   } catch (const std::exception&) {
   }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// POST /login with authentication off (the default): a token for any well-formed body, so that
+// clients that always log in first keep working; no request needs one.
+BOOST_AUTO_TEST_SUITE(login_without_authentication)
+
+BOOST_FIXTURE_TEST_CASE(login_answers_the_token_as_text, Fixture) {
+  // un-orchestrator's request and answer: the token alone, as text, not to be cached.
+  auto a = login(R"({"username": "admin", "password": "admin"})");
+  BOOST_TEST_REQUIRE(a.status == 200, a.body);
+  BOOST_TEST(a.content_type == "text/plain; charset=utf-8");
+  BOOST_TEST(isHexToken(a.body), a.body);
+  BOOST_TEST(a.header("Cache-Control") == "no-store");
+  auto b = login(R"({"username": "anyone", "password": ""})", "*/*");
+  BOOST_TEST(b.status == 200);
+  BOOST_TEST(isHexToken(b.body));
+  BOOST_TEST(a.body != b.body);
+}
+
+BOOST_FIXTURE_TEST_CASE(login_answers_json_to_who_asks, Fixture) {
+  auto a = login(R"({"username": "admin", "password": "admin"})", "application/json");
+  BOOST_TEST_REQUIRE(a.status == 200, a.body);
+  BOOST_TEST(a.content_type == "application/json");
+  BOOST_TEST(a.header("Cache-Control") == "no-store");
+  auto doc = a.json();
+  BOOST_REQUIRE(doc.IsObject() && doc.MemberCount() == 2u);
+  BOOST_TEST(isHexToken(doc["token"].GetString()));
+  std::string expires = doc["expires"].GetString();
+  BOOST_TEST(expires.size() == 20u, expires);  // 2026-01-31T12:00:00Z
+  BOOST_TEST(expires.back() == 'Z');
+}
+
+BOOST_FIXTURE_TEST_CASE(malformed_logins_are_400_naming_the_field, Fixture) {
+  auto missing = checkProblem(login(R"({"username": "admin"})"), 400, "malformed");
+  auto fields = problemFields(missing);
+  BOOST_REQUIRE_EQUAL(fields.size(), 1u);
+  BOOST_TEST(fields[0].pointer == "/password");
+  auto wrong_type = checkProblem(login(R"({"username": 1, "password": "x"})"), 400, "malformed");
+  BOOST_TEST(hasPointer(problemFields(wrong_type), "/username"));
+  auto unknown = checkProblem(login(R"({"user": "a", "password": "x"})"), 400, "malformed");
+  BOOST_TEST(hasPointer(problemFields(unknown), "/user"));
+  checkProblem(login("{"), 400, "malformed");
+  checkProblem(login(""), 400, "malformed");
+  checkProblem(login(std::string(corch::rest::kMaxLoginBodyBytes + 1, ' ')), 413, "too-large");
+  auto get = call("GET", "/login");
+  checkProblem(get, 405, "method-not-allowed");
+  BOOST_TEST(get.header("Allow") == "POST");
+}
+
+BOOST_FIXTURE_TEST_CASE(without_authentication_no_token_is_needed_or_checked, Fixture) {
+  BOOST_TEST(call("GET", "/graphs").status == 200);
+  BOOST_TEST(callWith("GET", "/graphs", {{"X-Auth-Token", "not-a-token"}}).status == 200);
+  BOOST_TEST(callWith("GET", "/graphs", {{"Authorization", "Basic YWRtaW46YWRtaW4="}}).status ==
+             200);
+  BOOST_TEST(callWith("PUT", "/graphs/g1", {{"X-Auth-Token", "x"}}, kGraph).status == 201);
+  BOOST_TEST(call("DELETE", "/graphs/g1").status == 204);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Authentication on: every request but POST /login needs a valid token.
+BOOST_AUTO_TEST_SUITE(authentication)
+
+using corch::security::Role;
+using corch::security::testing::ManualClock;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+constexpr std::chrono::seconds kLifetime{600};
+const std::string kAdminLogin = R"({"username": "admin", "password": "admin-password"})";
+const std::string kNoTokenChallenge = R"(Bearer realm="corch")";
+const std::string kBadTokenChallenge = R"(Bearer realm="corch", error="invalid_token")";
+
+struct AuthFixture {
+  AuthFixture()
+      : security(corch::security::testing::enabledManager(
+            (dir.path() / "users.json").string(),
+            {{"admin", "admin-password", Role::Admin}, {"viewer", "viewer-password", Role::User}},
+            kLifetime, clock.fn())),
+        f(ServerOptions{}, security.get()) {}
+
+  // A fresh token of the admin, through POST /login.
+  std::string token() {
+    auto a = f.login(kAdminLogin);
+    BOOST_REQUIRE_MESSAGE(a.status == 200, a.body);
+    return a.body;
+  }
+
+  corch::test::TempDir dir{"corch-rest-auth"};
+  ManualClock clock;
+  std::unique_ptr<corch::security::SecurityManager> security;
+  Fixture f;
+};
+
+// Checks a 401 and its challenge; returns the problem's detail.
+std::string checkUnauthenticated(const Answer& a, const std::string& challenge) {
+  auto doc = checkProblem(a, 401, "unauthenticated");
+  BOOST_TEST(a.header("WWW-Authenticate") == challenge);
+  return doc["detail"].GetString();
+}
+
+BOOST_FIXTURE_TEST_CASE(login_right_wrong_and_malformed, AuthFixture) {
+  auto good = f.login(kAdminLogin);
+  BOOST_TEST_REQUIRE(good.status == 200, good.body);
+  BOOST_TEST(good.content_type == "text/plain; charset=utf-8");
+  BOOST_TEST(isHexToken(good.body));
+  BOOST_TEST(security->authenticate(good.body).ok());
+
+  auto json =
+      f.login(R"({"username": "viewer", "password": "viewer-password"})", "application/json");
+  BOOST_TEST_REQUIRE(json.status == 200, json.body);
+  auto doc = json.json();
+  BOOST_TEST(doc["expires"].GetString() == corch::security::formatTime(clock.now() + kLifetime));
+  auto session = security->authenticate(doc["token"].GetString());
+  BOOST_REQUIRE(session.ok());
+  BOOST_TEST(session->user == "viewer");
+  BOOST_TEST((session->role == Role::User));
+
+  auto wrong = checkUnauthenticated(
+      f.login(R"({"username": "admin", "password": "admin-passwore"})"), kNoTokenChallenge);
+  auto unknown = checkUnauthenticated(
+      f.login(R"({"username": "root", "password": "admin-password"})"), kNoTokenChallenge);
+  BOOST_TEST(wrong == unknown);  // nothing tells which of the two was wrong
+  BOOST_TEST(wrong.find("admin-password") == std::string::npos);
+
+  auto malformed = checkProblem(f.login(R"({"username": "admin"})"), 400, "malformed");
+  BOOST_TEST(hasPointer(problemFields(malformed), "/password"));
+  checkProblem(f.login("not json"), 400, "malformed");
+}
+
+BOOST_FIXTURE_TEST_CASE(every_endpoint_needs_a_valid_token, AuthFixture) {
+  const std::string nffg = corch::test::readFile(std::filesystem::path(CORCH_SOURCE_DIR) /
+                                                 "examples/nffg/firewall.json");
+  BOOST_REQUIRE(!nffg.empty());
+  f.service.setLog("g1", "fw", "started\n");
+  struct Case {
+    std::string method;
+    std::string path;
+    std::optional<std::string> body;
+    int status;  // with a good token
+  };
+  const std::vector<Case> cases = {
+      {"PUT", "/graphs/g1", kGraph, 201},
+      {"PUT", "/graphs/g1", kGraph, 200},
+      {"GET", "/graphs", std::nullopt, 200},
+      {"GET", "/graphs/g1", std::nullopt, 200},
+      {"GET", "/graphs/g1/status", std::nullopt, 200},
+      {"GET", "/graphs/g1/sfs/fw/log", std::nullopt, 200},
+      {"PUT", "/NF-FG/firewall", nffg, 202},
+      {"POST", "/NF-FG/", nffg, 201},
+      {"GET", "/NF-FG", std::nullopt, 200},
+      {"GET", "/NF-FG/firewall", std::nullopt, 200},
+      {"GET", "/NF-FG/status/firewall", std::nullopt, 200},
+      {"DELETE", "/NF-FG/firewall", std::nullopt, 204},
+      {"DELETE", "/graphs/g1", std::nullopt, 204},
+  };
+  int puts = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    BOOST_TEST_CONTEXT(c.method << " " << c.path) {
+      auto none = f.callWith(c.method, c.path, {}, c.body);
+      BOOST_TEST(checkUnauthenticated(none, kNoTokenChallenge).find("POST /login") !=
+                 std::string::npos);
+
+      const std::string unknown(64, '0');
+      checkUnauthenticated(f.callWith(c.method, c.path, {{"X-Auth-Token", unknown}}, c.body),
+                           kBadTokenChallenge);
+      checkUnauthenticated(
+          f.callWith(c.method, c.path, {{"Authorization", "Bearer " + unknown}}, c.body),
+          kBadTokenChallenge);
+
+      std::string old = token();
+      clock.advance(kLifetime);
+      auto expired = f.callWith(c.method, c.path, {{"X-Auth-Token", old}}, c.body);
+      BOOST_TEST(checkUnauthenticated(expired, kBadTokenChallenge).find("expired") !=
+                 std::string::npos);
+      BOOST_TEST(f.service.putCalls() == puts);  // nothing refused reached the service
+
+      // Both headers carry tokens: X-Auth-Token (un-orchestrator's), Authorization: Bearer.
+      Headers good = i % 2 == 0 ? Headers{{"X-Auth-Token", token()}}
+                                : Headers{{"Authorization", "Bearer " + token()}};
+      auto answer = f.callWith(c.method, c.path, good, c.body);
+      BOOST_TEST(answer.status == c.status, answer.body);
+      if (c.method == "PUT" || c.method == "POST") ++puts;
+    }
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(nothing_is_told_without_a_token, AuthFixture) {
+  // Unknown paths and wrong methods are 401 without a token, 404 and 405 with one.
+  checkUnauthenticated(f.call("GET", "/nope"), kNoTokenChallenge);
+  checkUnauthenticated(f.call("POST", "/graphs/g1"), kNoTokenChallenge);
+  checkUnauthenticated(f.call("OPTIONS", "/graphs"), kNoTokenChallenge);
+  Headers with = {{"X-Auth-Token", token()}};
+  checkProblem(f.callWith("GET", "/nope", with), 404, "not-found");
+  checkProblem(f.callWith("POST", "/graphs/g1", with), 405, "method-not-allowed");
+  // Another scheme, or two different tokens, are refused.
+  checkUnauthenticated(f.callWith("GET", "/graphs", {{"Authorization", "Basic YWRtaW4="}}),
+                       kBadTokenChallenge);
+  checkUnauthenticated(
+      f.callWith("GET", "/graphs", {{"X-Auth-Token", token()}, {"Authorization", "Bearer x"}}),
+      kBadTokenChallenge);
+  BOOST_TEST(f.callWith("GET", "/graphs", {{"authorization", "bearer " + token()}}).status == 200);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_user_added_to_the_file_can_log_in_at_once, AuthFixture) {
+  checkUnauthenticated(f.login(R"({"username": "late", "password": "late-password"})"),
+                       kNoTokenChallenge);
+  auto store = corch::security::UserStore::open((dir.path() / "users.json").string(),
+                                                corch::security::kMinIterations);
+  BOOST_REQUIRE(store.ok());
+  BOOST_REQUIRE((*store)->addUser("late", "late-password", Role::Operator).ok());
+  BOOST_TEST(f.login(R"({"username": "late", "password": "late-password"})").status == 200);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
