@@ -425,3 +425,31 @@ BOOST_AUTO_TEST_CASE(host_stack_sap_by_dhcp) {
   (void)sb.run("kill $(cat " + sb.dir() + "/udhcpd.pid)");
   node.expectNothingLeft();
 }
+
+// A running function gains a port by update, then loses it (un-orchestrator issue 46): the native
+// driver cannot change a running function, so it is started again on its new ports; the graph's
+// other parts are untouched and traffic follows the new ports.
+BOOST_AUTO_TEST_CASE(a_function_gains_and_loses_a_port_by_update) {
+  Node node("portupdate", 3);
+  const std::vector<std::string> saps = {iface("d0", "demo0"), iface("d1", "demo1"),
+                                         iface("d2", "demo2")};
+  auto two = both("in", sap("d0"), "sf:b:1");
+  for (auto& x : both("out", "sf:b:2", sap("d1"))) two.push_back(x);
+  node.put("p", graph("p", {bridgeSf("b")}, saps, two));
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+  BOOST_TEST(node.unreachable("h0", "10.0.0.3"));
+
+  auto three = two;
+  for (auto& x : both("third", "sf:b:3", sap("d2"))) three.push_back(x);
+  const std::string b3 = R"({ "id": "b", "name": "bridge", "ports": [ { "id": "1" }, { "id": "2" },
+      { "id": "3" } ] })";
+  node.put("p", graph("p", {b3}, saps, three), 200);
+  BOOST_TEST(node.ping("h0", "10.0.0.3"));
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+
+  node.put("p", graph("p", {bridgeSf("b")}, saps, two), 200);
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+  BOOST_TEST(node.unreachable("h0", "10.0.0.3"));
+  node.del("p");
+  node.expectNothingLeft();
+}
