@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -196,6 +197,20 @@ uint32_t NodeManager::allocateIndexLocked() const {
   return 0;  // plan() refuses index 0 with ResourceExhausted
 }
 
+namespace {
+
+// The port technology each SF's chosen implementation wants (veth for an SF not resolved).
+std::function<PortTechnology(const std::string&)> technologiesOf(
+    const std::map<std::string, const resolver::Resolution*>& by_sf) {
+  return [&by_sf](const std::string& sf_id) {
+    auto it = by_sf.find(sf_id);
+    return it == by_sf.end() ? PortTechnology::Veth
+                             : technologyOf(it->second->tmpl.port_technology);
+  };
+}
+
+}  // namespace
+
 state::UndoLog NodeManager::teardownLog(const Deployed& d) {
   // The entries a deploy records, in its order (rollback runs them backwards).
   state::UndoLog log;
@@ -271,11 +286,7 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
 
   std::map<std::string, const resolver::Resolution*> by_sf;
   for (const auto& r : resolutions) by_sf[r.sf_id] = &r;
-  auto plan = network_.plan(graph, index, [&](const std::string& sf_id) {
-    auto it = by_sf.find(sf_id);
-    return it == by_sf.end() ? PortTechnology::Veth
-                             : technologyOf(it->second->tmpl.port_technology);
-  });
+  auto plan = network_.plan(graph, index, technologiesOf(by_sf));
   if (!plan) {
     unreserve();
     return std::move(plan).error();
@@ -430,14 +441,8 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
     if (!graph.findSf(sf.id) && old.functions.count(sf.id)) removed.push_back(sf.id);
   }
 
-  auto plan = network_.plan(
-      graph, record.index,
-      [&](const std::string& sf_id) {
-        auto it = by_sf.find(sf_id);
-        return it == by_sf.end() ? PortTechnology::Veth
-                                 : technologyOf(it->second->tmpl.port_technology);
-      },
-      network::PlanBase{&old.plan, changed});
+  auto plan = network_.plan(graph, record.index, technologiesOf(by_sf),
+                            network::PlanBase{&old.plan, changed});
   if (!plan) {
     restoreReservation();
     return std::move(plan).error();
