@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
       std::move(computes),
       compute::ComputeOptions{config.prefix, config.state_dir + "/logs",
                               std::chrono::milliseconds(config.function_timeout_ms),
-                              config.start_parallelism});
+                              config.start_parallelism, config.state_dir + "/run"});
   resolver::Resources capacity = node::probeCapacity(config.state_dir);
   if (config.cpu_cores) capacity.cpu_cores = *config.cpu_cores;
   if (config.memory_mb) capacity.memory_mb = *config.memory_mb;

@@ -66,6 +66,11 @@ std::string ComputeManager::logPath(const std::string& graph_id, const std::stri
   return options_.log_dir + "/" + fileSafe(graph_id) + "/" + fileSafe(sf_id) + ".log";
 }
 
+std::string ComputeManager::runDir(const std::string& graph_id, const std::string& sf_id) const {
+  std::string root = options_.run_dir.empty() ? options_.log_dir + "/../run" : options_.run_dir;
+  return root + "/" + instanceName(graph_id, sf_id);
+}
+
 Result<ComputeDriver*> ComputeManager::driver(const std::string& type) const {
   auto it = drivers_.find(type);
   if (it == drivers_.end()) {
@@ -88,6 +93,7 @@ BatchOutcome ComputeManager::createAndStart(const std::vector<Function>& functio
       const Function& f = functions[i];
       std::error_code ec;
       std::filesystem::create_directories(std::filesystem::path(f.spec.log_path).parent_path(), ec);
+      if (!f.spec.run_dir.empty()) std::filesystem::create_directories(f.spec.run_dir, ec);
       auto step = [&]() -> Result<void> {
         auto drv = driver(f.type);
         if (!drv) return std::move(drv).error();
@@ -138,6 +144,10 @@ Result<void> ComputeManager::destroy(const Function& f) {
   auto drv = driver(f.type);
   if (!drv) return std::move(drv).error();
   auto done = (*drv)->destroySf(f.spec);
+  if (done && !f.spec.run_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(f.spec.run_dir, ec);
+  }
   return done;
 }
 

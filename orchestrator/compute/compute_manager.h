@@ -19,6 +19,7 @@ struct ComputeOptions {
   std::string log_dir;           // <log_dir>/<graph>/<sf>.log
   std::chrono::milliseconds timeout{10000};
   unsigned parallelism = 8;  // functions started at once
+  std::string run_dir;       // <run_dir>/<instance>/: each function's runtime files (SfSpec)
 };
 
 // A function to run: its spec and the driver (template type) that runs it.
@@ -47,6 +48,8 @@ class ComputeManager {
   // "<prefix>-<graph>-<sf>" with characters unsafe in file names replaced by '_'.
   std::string instanceName(const std::string& graph_id, const std::string& sf_id) const;
   std::string logPath(const std::string& graph_id, const std::string& sf_id) const;
+  // <run_dir>/<instance>: made before createSf, removed after destroySf.
+  std::string runDir(const std::string& graph_id, const std::string& sf_id) const;
   const ComputeOptions& options() const { return options_; }
 
   // Creates then starts every function, in parallel. The outcome says which were created and

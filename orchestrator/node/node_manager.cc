@@ -251,6 +251,9 @@ compute::Function NodeManager::functionOf(const std::string& id, const graph::Sf
   s.log_path = compute_.logPath(id, sf.id);
   s.cpu_cores = r.tmpl.cpu_cores;
   s.memory_mb = r.tmpl.memory_mb;
+  s.disk_mb = r.tmpl.disk_mb;
+  s.engine_json = r.tmpl.engine_json;
+  s.run_dir = compute_.runDir(id, sf.id);
   for (const auto& port : sf.ports) {
     const PortInfo& info = network.sf_ports.at({sf.id, port.id});
     s.ports.push_back(

@@ -47,6 +47,9 @@ struct Template {
   uint64_t disk_mb = 0;
   std::vector<std::string> dependencies;
   std::map<std::string, ConfigParam> config;
+  // The compute driver's own settings ("engine": a VM's kernel and vCPUs, a container's command),
+  // compact JSON of an object, or empty. Each driver documents and checks its keys.
+  std::string engine_json;
   std::string source;  // where it came from (file path or URL), for messages
 
   bool isSubGraph() const { return graph != nullptr; }

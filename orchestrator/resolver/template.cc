@@ -178,6 +178,15 @@ void checkResources(Checker& c, const Value& res, Template& t) {
   c.integer(res, "disk-mb", "/resources", t.disk_mb);
 }
 
+// The compute driver's own settings: an object the driver reads (compute.h, SfSpec::engine_json).
+void checkEngine(Checker& c, const Value& engine, Template& t) {
+  if (!engine.IsObject()) {
+    c.fail("/engine", "must be an object (the settings of the template's compute driver)");
+    return;
+  }
+  t.engine_json = toJson(engine);
+}
+
 void checkDependencies(Checker& c, const Value& deps, Template& t) {
   if (!deps.IsArray()) {
     c.fail("/dependencies", "must be a list of names");
@@ -296,6 +305,9 @@ void checkGraphTemplate(Checker& c, const Value& doc, Template& t, bool ports_re
   if (doc.HasMember("config")) {
     c.fail("/config", "is not allowed with 'graph': its functions are configured in its graph");
   }
+  if (doc.HasMember("engine")) {
+    c.fail("/engine", "is not allowed with 'graph': its functions' templates say how they run");
+  }
   if (doc.HasMember("ports") && doc["ports"].IsObject() && doc["ports"].HasMember("technology")) {
     c.fail("/ports/technology",
            "is not allowed with 'graph': its ports are joined to its graph by the vSwitch");
@@ -330,7 +342,7 @@ Result<Template> parseTemplate(std::string_view json, const std::string& source)
   Checker c;
   if (c.object(doc, "",
                {"id", "functional-capability", "type", "description", "image", "graph", "ports",
-                "resources", "dependencies", "config"},
+                "resources", "dependencies", "config", "engine"},
                {"id", "functional-capability", "ports"})) {
     if (doc.HasMember("id")) {
       t.id = c.string(doc, "id", "", true);
@@ -368,6 +380,7 @@ Result<Template> parseTemplate(std::string_view json, const std::string& source)
     if (doc.HasMember("resources")) checkResources(c, doc["resources"], t);
     if (doc.HasMember("dependencies")) checkDependencies(c, doc["dependencies"], t);
     if (doc.HasMember("config")) checkParams(c, doc["config"], t);
+    if (doc.HasMember("engine")) checkEngine(c, doc["engine"], t);
   }
 
   if (!c.errors.empty()) {

@@ -28,8 +28,13 @@ namespace corch {
 struct SfPortBinding {
   std::string port_id;    // the SF port's id in the graph
   std::string port_name;  // the SF port's name in the graph (may be empty)
-  std::string ifname;     // the function's end as made by the vSwitch driver (veth peer, tap...)
+  // What the function attaches to, as made by the vSwitch driver (PortInfo::peer_ifname):
+  // Veth: the function's end of the pair, in the node's namespace; Tap: the tap device (a
+  // persistent tap that nothing holds open); VhostUser: the socket path, on which the function is
+  // the vhost-user server (the switch is the client and reconnects).
+  std::string ifname;
   PortTechnology technology = PortTechnology::Veth;
+  std::string mac;  // a MAC address the driver may give the function's NIC, or empty
 };
 
 struct SfSpec {
@@ -44,6 +49,17 @@ struct SfSpec {
   std::string log_path;                      // where the function's output goes
   double cpu_cores = 0;
   uint64_t memory_mb = 0;
+  uint64_t disk_mb = 0;
+  // The template's "engine" object (compact JSON, or empty): the driver's own settings, such as a
+  // VM's kernel or a container's command. Each driver documents its keys and refuses unknown ones
+  // (InvalidArgument naming the key) in createSf.
+  std::string engine_json;
+  // Cores chosen by the scheduler for this function alone (logical CPU numbers), or empty: run on
+  // any core. Drivers pin the function to them (vCPU pinning, a DPDK core list, a cpuset).
+  std::vector<unsigned> cpus;
+  // A folder for this instance's runtime files (sockets, generated configuration), made by the
+  // compute manager before createSf and removed after destroySf.
+  std::string run_dir;
 };
 
 class ComputeDriver {
