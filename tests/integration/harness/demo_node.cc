@@ -83,7 +83,12 @@ void DemoNode::makeRepository() {
         << R"(", "type": "native", "image": {"uri": "nsf/)" << name
         << R"("}, "ports": {"min": 2, "max": 2}})";
   }
-  std::ofstream(dir_ + "/corchd.json") << R"({"compute": {"timeout-ms": 3000}})";
+  for (const auto& [file_name, json] : extra_templates_) {
+    std::ofstream(dir_ + "/sf-repository/templates/" + file_name + ".json") << json;
+  }
+  std::ofstream(dir_ + "/corchd.json")
+      << R"({"compute": {"timeout-ms": 3000)"
+      << (compute_drivers_.empty() ? "" : R"(, "drivers": )" + compute_drivers_) << "}}";
 }
 
 bool DemoNode::ping(const std::string& from, const std::string& to_ip) {

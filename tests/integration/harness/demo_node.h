@@ -27,8 +27,20 @@ class DemoNode {
   DemoNode(const DemoNode&) = delete;
   DemoNode& operator=(const DemoNode&) = delete;
 
+  // Before start(): the "compute" "drivers" object of corchd's configuration, as JSON (default:
+  // native only), e.g. R"({"native": {}, "docker": {"socket": "unix:///run/p.sock"}})".
+  void setComputeDrivers(std::string drivers_json) { compute_drivers_ = std::move(drivers_json); }
+  // Before start(): an extra template file (<file_name>.json) in the node's repository.
+  void addTemplate(const std::string& file_name, std::string json) {
+    extra_templates_[file_name] = std::move(json);
+  }
+
   // Builds the hosts and starts corchd; the error says what failed (with corchd's log).
   Result<void> start();
+
+  // The node's folder: corchd's working directory and image root (relative image URIs of
+  // templates, such as "nsf/bridge", are found here).
+  const std::string& dir() const { return dir_; }
 
   Sandbox& sandbox() { return sb_; }
   const std::string& prefix() const { return prefix_; }
@@ -53,6 +65,8 @@ class DemoNode {
   std::string prefix_;
   std::string dir_;
   std::map<std::string, std::string> broken_;
+  std::string compute_drivers_;
+  std::map<std::string, std::string> extra_templates_;
   int hosts_;
   std::optional<Corchd> corchd_;
 };
