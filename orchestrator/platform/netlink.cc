@@ -1,11 +1,14 @@
 #include "platform/netlink.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_link.h>
+#include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -448,6 +451,24 @@ auto withSocket(F&& fn) -> decltype(fn(std::declval<RouteSocket&>())) {
 Result<void> createVethPair(const std::string& name, const std::string& peer) {
   return withSocket([&](RouteSocket& s) { return s.createVethPair(name, peer); });
 }
+Result<void> createTap(const std::string& name) {
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    return Error(ErrorCode::InvalidArgument, "tap name '" + name + "' is empty or too long");
+  }
+  UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+  if (!fd) return errnoError("cannot create tap " + name + ": cannot open /dev/net/tun", errno);
+  struct ifreq ifr {};
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  name.copy(ifr.ifr_name, IFNAMSIZ - 1);
+  if (::ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
+    return errnoError("cannot create tap " + name, errno);
+  }
+  if (::ioctl(fd.get(), TUNSETPERSIST, 1) < 0) {
+    return errnoError("cannot make tap " + name + " persistent", errno);
+  }
+  return Ok();  // closing the descriptor detaches it; the device stays
+}
+
 Result<void> deleteLink(const std::string& name) {
   return withSocket([&](RouteSocket& s) { return s.deleteLink(name); });
 }

@@ -87,5 +87,9 @@ Result<std::vector<LinkInfo>> listLinks();
 Result<void> moveLinkToNetns(const std::string& name, int netns_fd,
                              const std::string& new_name = "");
 Result<void> addAddress(const std::string& name, const std::string& cidr);
+// Creates a persistent tap device (no packet-information header) that no file descriptor holds:
+// a VM's emulator attaches to it later by name. deleteLink() removes it. Uses the tun driver's
+// ioctls on /dev/net/tun (rtnetlink cannot create one).
+Result<void> createTap(const std::string& name);
 
 }  // namespace corch::platform

@@ -396,3 +396,32 @@ BOOST_AUTO_TEST_CASE(a_big_graph_is_one_transaction_and_one_batch) {
   BOOST_TEST(create_ms < 20000);
   BOOST_TEST(!linkExists("tb0a"));
 }
+
+// Tap ports (VMs): persistent taps made by the driver and added as plain system ports, so that an
+// emulator can still attach to them by name (OVS's own "tap" type would hold them open: EBUSY).
+BOOST_AUTO_TEST_CASE(tap_ports_are_free_for_an_emulator_and_go_with_their_lsi) {
+  auto& sb = Sandbox::get();
+  auto& d = ovs();
+  Cleanup cleanup{{"tt"}, {}};
+  LsiInfo g = mustCreate(
+      d, LsiSpec{"tt", {}, {{"tta", PortTechnology::Tap}, {"ttb", PortTechnology::Tap}}, "", 0});
+  BOOST_TEST(g.ports[0].peer_ifname == "tta", "a tap's function end is the tap itself");
+  BOOST_TEST(linkExists("tta"));
+  auto up = sb.run("ip -o link show tta");
+  BOOST_TEST(up.output.find(",UP") != std::string::npos, up.output);
+  auto type = sb.run("ovs-vsctl get Interface tta type");
+  BOOST_TEST(type.output == "\"\"\n", "a system port, not OVS's tap type: " + type.output);
+  // What QEMU does with <target dev='tta' managed='no'/>: TUNSETIFF by name (0x400454ca).
+  auto attach = sb.run(
+      "python3 -c \"import fcntl,struct,os; f=os.open('/dev/net/tun', os.O_RDWR); "
+      "fcntl.ioctl(f, 0x400454ca, struct.pack('16sH', b'tta', 0x1002)); print('attached')\"");
+  BOOST_TEST(attach.output.find("attached") != std::string::npos, attach.output);
+
+  auto more = d.createPorts("tt", {{"ttc", PortTechnology::Tap}});
+  BOOST_REQUIRE_MESSAGE(more.ok(), why(more));
+  BOOST_TEST(linkExists("ttc"));
+  BOOST_REQUIRE(d.destroyPorts("tt", {"ttc"}).ok());
+  BOOST_TEST(waitUntil([&] { return !linkExists("ttc"); }, 5s), "a destroyed tap port's device");
+  BOOST_REQUIRE(d.destroyLsi("tt").ok());
+  BOOST_TEST(waitUntil([&] { return !linkExists("tta") && !linkExists("ttb"); }, 5s));
+}

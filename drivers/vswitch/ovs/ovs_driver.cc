@@ -202,7 +202,7 @@ Result<std::map<std::string, uint32_t>> OvsDriver::checkNewPorts(const DbChange&
 
 Result<void> OvsDriver::createVeths(const DbChange& change) {
   auto veths = change.newVeths();
-  if (veths.empty()) return Ok();
+  if (veths.empty() && change.newTaps().empty()) return Ok();
   // One netlink socket for the whole batch (a graph may bring hundreds of ports).
   auto nl = platform::RouteSocket::open();
   if (!nl.ok()) return std::move(nl).error();
@@ -212,6 +212,17 @@ Result<void> OvsDriver::createVeths(const DbChange& change) {
     if (r.ok()) {
       made.push_back(lsi_end);
       r = nl->setLinkUp(lsi_end);
+    }
+    if (!r.ok()) {
+      (void)deleteVeths(made);
+      return r;
+    }
+  }
+  for (const auto& tap : change.newTaps()) {
+    Result<void> r = platform::createTap(tap);
+    if (r.ok()) {
+      made.push_back(tap);
+      r = nl->setLinkUp(tap);
     }
     if (!r.ok()) {
       (void)deleteVeths(made);
@@ -284,8 +295,7 @@ Result<std::map<std::string, uint32_t>> OvsDriver::applyCreation(const DbChange&
   };
   CORCH_TRY(createVeths(change));
   CORCH_LOG(lg, Debug) << "veth pairs made at " << ms() << " ms";
-  std::vector<std::string> veths;
-  for (const auto& v : change.newVeths()) veths.push_back(v.first);
+  std::vector<std::string> veths = change.newKernelLinks();
 
   bool committed = false;
   auto applied = commit(change, deadline, &committed, change.newPortNames().size());
@@ -349,8 +359,7 @@ Result<LsiInfo> OvsDriver::createLsi(const LsiSpec& spec) {
   auto flushed = deleteAllFlows(spec.name, d);
   if (!flushed.ok()) {
     dropChannel(spec.name);
-    std::vector<std::string> veths;
-    for (const auto& v : plan->change.newVeths()) veths.push_back(v.first);
+    std::vector<std::string> veths = plan->change.newKernelLinks();
     undoCreation(undo, veths, /*wait=*/true);
     return flushed.error().context(what);
   }

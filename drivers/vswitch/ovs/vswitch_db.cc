@@ -229,8 +229,11 @@ Result<NewPort> sfPort(const DbSnapshot& db, const PortSpec& spec, const PlanCon
       p.type = "internal";
       break;
     case PortTechnology::Tap:
+      // A persistent tap made by the driver and added as a plain system port: OVS's own "tap"
+      // type would hold the device open, and QEMU could then not attach to it (EBUSY).
       CORCH_TRY(checkPortName(spec.name, 15, "port"));
-      p.type = "tap";
+      p.tap = true;
+      p.external_ids.emplace_back(kTapKey, "true");
       break;
     case PortTechnology::VhostUser:
       CORCH_TRY(checkPortName(spec.name, 15, "port"));
@@ -274,7 +277,9 @@ void removePort(DbChange& change, const std::string& bridge_uuid, const std::str
 
 void collectVeths(const DbSnapshot& db, const PortRow& port, std::vector<std::string>& veths) {
   for (const InterfaceRow* i : db.interfacesOf(port)) {
-    if (i->external_ids.count(kVethPeerKey)) veths.push_back(i->name);
+    if (i->external_ids.count(kVethPeerKey) || i->external_ids.count(kTapKey)) {
+      veths.push_back(i->name);
+    }
   }
 }
 
@@ -445,6 +450,23 @@ std::vector<std::string> DbChange::newPortNames() const {
       if (p.number != 0) out.push_back(p.name);
     }
   }
+  return out;
+}
+
+std::vector<std::string> DbChange::newTaps() const {
+  std::vector<std::string> out;
+  for (const auto& on : add) {
+    for (const auto& p : on.ports) {
+      if (p.tap) out.push_back(p.name);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> DbChange::newKernelLinks() const {
+  std::vector<std::string> out;
+  for (const auto& v : newVeths()) out.push_back(v.first);
+  for (auto& t : newTaps()) out.push_back(std::move(t));
   return out;
 }
 
@@ -749,7 +771,7 @@ Result<CreateLsiPlan> planCreateLsi(const DbSnapshot& db, const LsiSpec& spec,
     if (!n.ok()) return std::move(n).error();
     auto p = sfPort(db, port, context, *n);
     if (!p.ok()) return std::move(p).error();
-    plan.info.ports.push_back(PortInfo{port.name, *n, p->veth_peer});
+    plan.info.ports.push_back(PortInfo{port.name, *n, p->tap ? p->name : p->veth_peer});
     if (!p->veth_peer.empty()) CORCH_TRY(checkUnique(seen, p->veth_peer));
     own.ports.push_back(std::move(*p));
   }
@@ -797,7 +819,7 @@ Result<CreatePortsPlan> planCreatePorts(const DbSnapshot& db, const std::string&
     if (!n.ok()) return std::move(n).error();
     auto p = sfPort(db, port, context, *n);
     if (!p.ok()) return std::move(p).error();
-    plan.ports.push_back(PortInfo{port.name, *n, p->veth_peer});
+    plan.ports.push_back(PortInfo{port.name, *n, p->tap ? p->name : p->veth_peer});
     if (!p->veth_peer.empty()) CORCH_TRY(checkUnique(seen, p->veth_peer));
     on.ports.push_back(std::move(*p));
   }

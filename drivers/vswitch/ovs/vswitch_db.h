@@ -28,6 +28,8 @@ namespace corch::drivers::ovs {
 
 inline constexpr const char* kDatabase = "Open_vSwitch";
 inline constexpr const char* kVethPeerKey = "corch-veth-peer";
+// external_ids of an Interface that is a persistent tap corch made (deleted with its port).
+inline constexpr const char* kTapKey = "corch-tap";
 inline constexpr uint32_t kMaxPortNumber = 65279;  // the highest ofport_request OVS accepts
 
 struct InterfaceRow {
@@ -111,6 +113,7 @@ struct NewPort {
   std::vector<std::pair<std::string, std::string>> options;
   std::vector<std::pair<std::string, std::string>> external_ids;
   std::string veth_peer;  // Veth: the function's end of the pair made before the transaction
+  bool tap = false;       // Tap: a persistent tap device of this name made before the transaction
 };
 
 struct PortsOnBridge {
@@ -138,6 +141,11 @@ struct DbChange {
   std::vector<std::string> newPortNames() const;
   // The veth pairs it needs (LSI end, function end), to create before the transaction.
   std::vector<std::pair<std::string, std::string>> newVeths() const;
+  // The persistent taps it needs, to create before the transaction.
+  std::vector<std::string> newTaps() const;
+  // The kernel devices made before the transaction (veths' LSI ends, taps): deleting each undoes
+  // them.
+  std::vector<std::string> newKernelLinks() const;
 };
 
 // The transaction of a change: guards that the bridges it adds ports to still exist, the inserts
