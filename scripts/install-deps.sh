@@ -5,7 +5,8 @@ set -eu
 PACKAGES="g++ cmake make pkg-config clang-format
 libcpprest-dev rapidjson-dev libboost-test-dev libssl-dev
 openvswitch-switch iproute2 iptables nftables ethtool iputils-ping netcat-openbsd
-tcpdump procps psmisc curl util-linux busybox"
+tcpdump procps psmisc curl util-linux busybox-static cpio
+libvirt-dev libvirt-daemon-system qemu-system-x86 podman runc dpdk openvswitch-switch-dpdk"
 
 missing=""
 for p in $PACKAGES; do

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -79,57 +80,74 @@ Result<ComputeDriver*> ComputeManager::driver(const std::string& type) const {
   return it->second.get();
 }
 
+void ComputeManager::forEach(size_t n, const std::function<bool(size_t)>& work) const {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stopped{false};
+  auto worker = [&] {
+    for (size_t i = next++; i < n && !stopped; i = next++) {
+      if (!work(i)) stopped = true;
+    }
+  };
+  size_t workers = std::min<size_t>(std::max(1u, options_.parallelism), n);
+  std::vector<std::jthread> threads;
+  for (size_t i = 1; i < workers; ++i) threads.emplace_back(worker);
+  worker();
+}
+
 BatchOutcome ComputeManager::createAndStart(const std::vector<Function>& functions) {
   BatchOutcome outcome;
   outcome.created.assign(functions.size(), false);
   outcome.started.assign(functions.size(), false);
   std::mutex mu;
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-
-  auto work = [&] {
-    for (size_t i = next++; i < functions.size(); i = next++) {
-      if (failed) return;  // a sibling failed: the deploy is being rolled back
-      const Function& f = functions[i];
-      std::error_code ec;
-      std::filesystem::create_directories(std::filesystem::path(f.spec.log_path).parent_path(), ec);
-      if (!f.spec.run_dir.empty()) std::filesystem::create_directories(f.spec.run_dir, ec);
-      auto step = [&]() -> Result<void> {
-        auto drv = driver(f.type);
-        if (!drv) return std::move(drv).error();
-        auto created = (*drv)->createSf(f.spec);
-        // Drivers' messages name the function and the step (compute.h).
-        if (!created) return std::move(created).error();
-        {
-          std::lock_guard lock(mu);
-          outcome.created[i] = true;
-        }
-        auto started = (*drv)->startSf(f.spec);
-        if (!started) return std::move(started).error();
+  forEach(functions.size(), [&](size_t i) {
+    const Function& f = functions[i];
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(f.spec.log_path).parent_path(), ec);
+    if (!f.spec.run_dir.empty()) std::filesystem::create_directories(f.spec.run_dir, ec);
+    auto step = [&]() -> Result<void> {
+      auto drv = driver(f.type);
+      if (!drv) return std::move(drv).error();
+      auto created = (*drv)->createSf(f.spec);
+      // Drivers' messages name the function and the step (compute.h).
+      if (!created) return std::move(created).error();
+      {
         std::lock_guard lock(mu);
-        outcome.started[i] = true;
-        return Ok();
-      };
-      auto done = step();
-      if (!done) {
-        std::lock_guard lock(mu);
-        if (!outcome.error) outcome.error = std::move(done).error();
-        failed = true;
-        return;
+        outcome.created[i] = true;
       }
-      CORCH_LOG(lg, Info) << "function " << f.spec.instance << " (" << f.spec.template_id << ", "
-                          << f.type << ") started";
+      auto started = (*drv)->startSf(f.spec);
+      if (!started) return std::move(started).error();
+      std::lock_guard lock(mu);
+      outcome.started[i] = true;
+      return Ok();
+    };
+    auto done = step();
+    if (!done) {
+      std::lock_guard lock(mu);
+      if (!outcome.error) outcome.error = std::move(done).error();
+      return false;  // a sibling failed: the deploy is being rolled back
     }
-  };
+    CORCH_LOG(lg, Info) << "function " << f.spec.instance << " (" << f.spec.template_id << ", "
+                        << f.type << ") started";
+    return true;
+  });
+  return outcome;
+}
 
-  unsigned workers = std::min<size_t>(std::max(1u, options_.parallelism), functions.size());
-  if (workers <= 1) {
-    work();
-  } else {
-    std::vector<std::thread> threads;
-    for (unsigned i = 0; i < workers; ++i) threads.emplace_back(work);
-    for (auto& t : threads) t.join();
-  }
+BatchOutcome ComputeManager::stopAndDestroy(const std::vector<Function>& functions) {
+  BatchOutcome outcome;
+  outcome.created.assign(functions.size(), true);
+  outcome.started.assign(functions.size(), true);
+  std::mutex mu;
+  forEach(functions.size(), [&](size_t i) {
+    auto stopped = stop(functions[i]);
+    auto destroyed = destroy(functions[i]);
+    std::lock_guard lock(mu);
+    outcome.started[i] = !stopped.ok();
+    outcome.created[i] = !destroyed.ok();
+    if (!outcome.error && !stopped) outcome.error = stopped.error();
+    if (!outcome.error && !destroyed) outcome.error = destroyed.error();
+    return true;
+  });
   return outcome;
 }
 

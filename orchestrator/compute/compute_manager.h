@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,7 +29,8 @@ struct Function {
   SfSpec spec;
 };
 
-// What happened to each function of a batch, in the batch's order.
+// What happened to each function of a batch, in the batch's order (for stopAndDestroy: which are
+// still created and still running).
 struct BatchOutcome {
   std::vector<bool> created;
   std::vector<bool> started;
@@ -57,8 +59,15 @@ class ComputeManager {
   BatchOutcome createAndStart(const std::vector<Function>& functions);
   Result<void> stop(const Function& function);
   Result<void> destroy(const Function& function);
+  // Stops then destroys every function, in parallel like createAndStart; each is attempted
+  // whatever happens to the others. `error` is the first failure.
+  BatchOutcome stopAndDestroy(const std::vector<Function>& functions);
 
  private:
+  // Calls work(i) for i in [0, n) on at most options_.parallelism threads (this one included):
+  // a bounded pool, never a thread per function. work returns false to stop handing out more.
+  void forEach(size_t n, const std::function<bool(size_t)>& work) const;
+
   Result<ComputeDriver*> driver(const std::string& type) const;
 
   std::map<std::string, std::unique_ptr<ComputeDriver>> drivers_;

@@ -221,12 +221,20 @@ state::UndoLog NodeManager::teardownLog(const Deployed& d) {
                [this, p, made = d.sap_ports] { return network_.destroySapPorts(p, made); });
   }
   for (const auto& e : d.leftovers.entries()) log.record(e.what, e.undo);
+  // The functions are stopped and destroyed together, in parallel (each stopped before it is
+  // destroyed), as they were started.
+  std::vector<compute::Function> functions;
   for (const auto& sf : d.expanded.sfs) {
     auto it = d.functions.find(sf.id);
-    if (it == d.functions.end()) continue;
-    const compute::Function f = it->second;
-    log.record("function " + f.spec.instance, [this, f] { return compute_.destroy(f); });
-    log.record("function " + f.spec.instance + " running", [this, f] { return compute_.stop(f); });
+    if (it != d.functions.end()) functions.push_back(it->second);
+  }
+  if (!functions.empty()) {
+    log.record(std::to_string(functions.size()) + " function(s) of " + p.lsi,
+               [this, functions]() -> Result<void> {
+                 auto outcome = compute_.stopAndDestroy(functions);
+                 if (outcome.error) return std::move(*outcome.error);
+                 return Ok();
+               });
   }
   for (network::Side side : {network::Side::GraphLsi, network::Side::Lsi0}) {
     log.record(std::string("rules on ") + std::string(network::toString(side)),
