@@ -153,8 +153,20 @@ int main(int argc, char** argv) {
   if (config.cpu_cores) capacity.cpu_cores = *config.cpu_cores;
   if (config.memory_mb) capacity.memory_mb = *config.memory_mb;
   if (config.disk_mb) capacity.disk_mb = *config.disk_mb;
+  // CPU pinning (paper 5.3): dedicated cores for DPDK and VM functions, neighbours on siblings.
+  std::unique_ptr<compute::CpuScheduler> scheduler;
+  if (auto topology = compute::readCpuTopology(); !topology) {
+    CORCH_LOG(lg, Warn) << "no CPU pinning: " << topology.error().message();
+  } else if (auto made = compute::CpuScheduler::create(std::move(*topology)); !made) {
+    CORCH_LOG(lg, Warn) << "no CPU pinning: " << made.error().message();
+  } else {
+    scheduler = std::move(*made);
+    CORCH_LOG(lg, Info) << "CPU scheduler: " << scheduler->topology().cpus.size()
+                        << " online CPU(s), reserved for the node: "
+                        << compute::formatCpuList(scheduler->reservedCpus());
+  }
   node::NodeManager node(network, compute, **repository,
-                         node::NodeOptions{config.image_root, capacity});
+                         node::NodeOptions{config.image_root, capacity, scheduler.get()});
   if (auto started = node.start(); !started) return fail(started.error().message());
 
   rest::ServerOptions rest_options;

@@ -19,10 +19,20 @@ namespace corch::node {
 enum class GraphState { Deploying, Deployed, Updating, Failed, Deleting };
 std::string_view toString(GraphState state);  // "deploying", "deployed", ...
 
+// A deployed function: what runs it and where (paper 5.3: the scheduler's choice).
+struct FunctionStatus {
+  std::string sf_id;
+  std::string template_id;
+  std::string type;            // the compute driver: "native", "docker", "kvm", "dpdk"
+  std::vector<unsigned> cpus;  // dedicated logical CPUs; empty: floats on the shared ones
+  std::string placement;       // why: "dedicated 1 (NUMA 0)", "shared: no free core (...)"
+};
+
 struct GraphStatus {
   GraphState state = GraphState::Deploying;
-  int progress = 0;            // 0-100
-  std::optional<Error> error;  // why the last change failed, if it did
+  int progress = 0;                       // 0-100
+  std::optional<Error> error;             // why the last change failed, if it did
+  std::vector<FunctionStatus> functions;  // of the deployed version, in graph order
 };
 
 struct GraphSummary {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -105,6 +106,7 @@ struct NodeManager::Deployed {
   network::GraphNetwork network;
   network::SapPortsMade sap_ports;                     // graph-LSI SAPs' ports and links
   std::map<std::string, compute::Function> functions;  // by SF id
+  compute::Placement placement;                        // their CPUs (the scheduler's choice)
   // Removals an update could not finish after it committed (a function or ports that would not
   // go): retried by DELETE.
   state::UndoLog leftovers;
@@ -215,6 +217,10 @@ state::UndoLog NodeManager::teardownLog(const Deployed& d) {
   // The entries a deploy records, in its order (rollback runs them backwards).
   state::UndoLog log;
   const network::GraphNetworkPlan p = d.plan;
+  log.record("CPUs of graph " + d.graph.id, [this, id = d.graph.id] {
+    releaseCpus(id);
+    return Ok();
+  });
   log.record("graph-LSI " + p.lsi, [this, p] { return network_.destroyGraphLsi(p); });
   if (!d.sap_ports.empty()) {
     log.record("SAP ports of " + p.lsi,
@@ -241,6 +247,39 @@ state::UndoLog NodeManager::teardownLog(const Deployed& d) {
                [this, p, side] { return network_.removeGraphRules(p, side); });
   }
   return log;
+}
+
+Result<compute::Placement> NodeManager::place(
+    const std::string& id, const graph::Graph& graph,
+    const std::map<std::string, const resolver::Resolution*>& by_sf) {
+  if (!options_.scheduler) return compute::Placement{};
+  compute::PlacementRequest request;
+  request.graph_id = id;
+  for (const auto& sf : graph.sfs) {
+    const resolver::Template& t = by_sf.at(sf.id)->tmpl;
+    request.functions.push_back(compute::FunctionRequest{
+        sf.id, t.type, static_cast<unsigned>(std::ceil(t.cpu_cores)), false});
+  }
+  // Functions joined by a rule (one's port in, the other's out) are neighbours.
+  std::set<std::pair<std::string, std::string>> pairs;
+  for (const auto& rule : graph.rules) {
+    if (rule.port_in.kind != graph::PortRef::Kind::SfPort) continue;
+    for (const auto& out : rule.outputs) {
+      if (out.kind != graph::PortRef::Kind::SfPort || out.sf_id == rule.port_in.sf_id) continue;
+      pairs.insert(std::minmax(rule.port_in.sf_id, out.sf_id));
+    }
+  }
+  request.adjacency.assign(pairs.begin(), pairs.end());
+  return options_.scheduler->place(request);
+}
+
+void NodeManager::releaseCpus(const std::string& id, const std::vector<std::string>& sf_ids) {
+  if (!options_.scheduler) return;
+  if (sf_ids.empty()) {
+    options_.scheduler->release(id);
+    return;
+  }
+  for (const auto& sf : sf_ids) options_.scheduler->release(id, sf);
 }
 
 compute::Function NodeManager::functionOf(const std::string& id, const graph::Sf& sf,
@@ -319,6 +358,14 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
     return error;
   };
 
+  auto placed = place(id, graph, by_sf);
+  if (!placed) return fail(std::move(placed).error());
+  d->placement = std::move(*placed);
+  undo.record("CPUs of graph " + id, [this, id] {
+    releaseCpus(id);
+    return Ok();
+  });
+
   auto net = network_.createGraphLsi(d->plan);
   if (!net) return fail(std::move(net).error());
   d->network = std::move(*net);
@@ -342,6 +389,7 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::deploy(
   std::vector<compute::Function> functions;
   for (const auto& sf : graph.sfs) {
     functions.push_back(functionOf(id, sf, *by_sf.at(sf.id), d->network));
+    functions.back().spec.cpus = d->placement.cpusOf(sf.id);
   }
   auto outcome = compute_.createAndStart(functions);
   recordFunctions(undo, functions, outcome, changes, "started");
@@ -485,6 +533,20 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
     return error;
   };
 
+  // 0. CPUs: kept and changed functions keep theirs (the scheduler knows them); added ones get
+  // theirs now, given back if the update fails.
+  auto placed = place(id, graph, by_sf);
+  if (!placed) return fail(std::move(placed).error());
+  d->placement = std::move(*placed);
+  for (const auto& sf_id : removed) d->placement.functions.erase(sf_id);
+  if (!added.empty()) {
+    undo.record("CPUs of the functions added to graph " + id,
+                [this, id, ids = std::vector<std::string>(added.begin(), added.end())] {
+                  releaseCpus(id, ids);
+                  return Ok();
+                });
+  }
+
   // 1. More vlinks, if Algorithm 1 needs them; the existing ones keep their index.
   auto vlinks = network_.addVlinks(d->plan, d->network);
   if (!vlinks) return fail(std::move(vlinks).error());
@@ -597,6 +659,7 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
   for (const auto& sf : graph.sfs) {
     if (added.count(sf.id) || changed.count(sf.id)) {
       functions.push_back(functionOf(id, sf, *by_sf.at(sf.id), d->network));
+      functions.back().spec.cpus = d->placement.cpusOf(sf.id);
     }
   }
   if (!functions.empty()) {
@@ -680,6 +743,7 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
       done.push_back("sf " + *it + " stopped and removed");
     }
   }
+  if (!removed.empty()) releaseCpus(id, removed);
   std::vector<std::string> old_names;
   for (const auto& port : old.plan.sf_ports) {
     if (!kept.count(port.sf_id)) old_names.push_back(port.spec.name);
@@ -770,7 +834,18 @@ Result<GraphStatus> NodeManager::graphStatus(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = graphs_.find(id);
   if (it == graphs_.end()) return Error(ErrorCode::NotFound, "no graph '" + id + "'");
-  return it->second->status;
+  GraphStatus status = it->second->status;
+  if (const Deployed* d = it->second->deployed.get()) {
+    for (const auto& sf : d->expanded.sfs) {
+      auto f = d->functions.find(sf.id);
+      if (f == d->functions.end()) continue;
+      FunctionStatus fs{sf.id, f->second.spec.template_id, f->second.type, f->second.spec.cpus, ""};
+      auto p = d->placement.functions.find(sf.id);
+      if (p != d->placement.functions.end()) fs.placement = p->second.note;
+      status.functions.push_back(std::move(fs));
+    }
+  }
+  return status;
 }
 
 Result<void> NodeManager::deleteGraph(const std::string& id) {

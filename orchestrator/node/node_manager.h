@@ -35,6 +35,7 @@
 #include <string>
 
 #include "compute/compute_manager.h"
+#include "compute/scheduler.h"
 #include "network/network_manager.h"
 #include "node/graph_service.h"
 #include "resolver/resolver.h"
@@ -45,6 +46,8 @@ namespace corch::node {
 struct NodeOptions {
   std::string image_root;        // where relative image URIs point
   resolver::Resources capacity;  // what the node offers to functions
+  // Pins functions to CPUs (dedicated cores for DPDK and VM functions); none: nothing is pinned.
+  compute::CpuScheduler* scheduler = nullptr;
 };
 
 // The node's total resources as the kernel reports them (cores, MemTotal, disk of `path`).
@@ -93,6 +96,11 @@ class NodeManager final : public GraphService, public resolver::NodeView {
   void recordFunctions(state::UndoLog& undo, const std::vector<compute::Function>& functions,
                        const compute::BatchOutcome& outcome, std::vector<std::string>& changes,
                        const std::string& verb);
+  // Places the graph's functions on CPUs (NodeOptions::scheduler); functions of the graph placed
+  // before keep their CPUs. Nothing is pinned without a scheduler.
+  Result<compute::Placement> place(const std::string& id, const graph::Graph& graph,
+                                   const std::map<std::string, const resolver::Resolution*>& by_sf);
+  void releaseCpus(const std::string& id, const std::vector<std::string>& sf_ids = {});
   compute::Function functionOf(const std::string& id, const graph::Sf& sf,
                                const resolver::Resolution& resolution,
                                const network::GraphNetwork& network) const;

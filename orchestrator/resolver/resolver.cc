@@ -360,7 +360,11 @@ Resolver::Resolver(Repository& repository, std::string image_root)
 
 std::string Resolver::imagePath(const Template& tmpl) const {
   const std::string& uri = tmpl.image_uri;
-  if (tmpl.type == "docker" || uri.starts_with("/") || uri.find("://") != std::string::npos) {
+  // A docker image is a registry reference; a dpdk program without a folder ("dpdk-testpmd") is
+  // looked up in the driver's PATH.
+  bool program = tmpl.type == "dpdk" && uri.find('/') == std::string::npos;
+  if (tmpl.type == "docker" || program || uri.starts_with("/") ||
+      uri.find("://") != std::string::npos) {
     return uri;
   }
   return (fs::path(image_root_) / uri).lexically_normal().string();

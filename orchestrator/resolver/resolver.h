@@ -120,7 +120,8 @@ class Resolver {
   Result<Expansion> expand(const graph::Graph& graph, const NodeView& node) const;
 
   // A template's image URI made absolute against the image root. Absolute paths, URIs with a
-  // scheme ("file:///...", "https://...") and the images of docker templates (registry references
+  // scheme ("file:///...", "https://..."), the program names of dpdk templates without a '/'
+  // ("dpdk-testpmd", found in PATH) and the images of docker templates (registry references
   // such as "corch/firewall:1", not files) are returned unchanged.
   std::string imagePath(const Template& tmpl) const;
 

@@ -49,6 +49,29 @@ void writeStatus(JsonWriter& w, const node::GraphStatus& s) {
     w.Key("error");
     writeProblem(w, Problem::fromError(*s.error));
   }
+  if (!s.functions.empty()) {
+    w.Key("functions");
+    w.StartArray();
+    for (const auto& f : s.functions) {
+      w.StartObject();
+      w.Key("sf");
+      writeString(w, f.sf_id);
+      w.Key("template");
+      writeString(w, f.template_id);
+      w.Key("type");
+      writeString(w, f.type);
+      w.Key("cpus");
+      w.StartArray();
+      for (unsigned c : f.cpus) w.Uint(c);
+      w.EndArray();
+      if (!f.placement.empty()) {
+        w.Key("placement");
+        writeString(w, f.placement);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.EndObject();
 }
 

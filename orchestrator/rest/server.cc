@@ -592,6 +592,13 @@ Reply Server::Impl::serveGet(const Route& r) {
       std::string text = graph::printSffg(*graph);
       auto compact = compactJson(text);
       if (!compact) return internalReply("the SF-FG printer wrote invalid JSON");
+      // The document as deployed, and beside it (read-only, ignored by a PUT) its status with
+      // the functions' drivers and CPUs.
+      auto status = service_.graphStatus(r.graph_id);
+      if (status && compact->size() > 2 && compact->back() == '}') {
+        compact->pop_back();
+        *compact += ",\"status\":" + statusJson(*status) + "}";
+      }
       return jsonReply(200, std::move(*compact));
     }
     case RouteKind::GraphStatus: {

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <map>
 
-#include "compute/native/config_env.h"
+#include "compute/common/config_env.h"
 #include "compute/native/manifest.h"
 #include "resolver/repository.h"
 #include "util/files.h"
@@ -22,6 +22,7 @@ std::ostream& operator<<(std::ostream& os, ErrorCode code) { return os << codeNa
 
 namespace fs = std::filesystem;
 namespace native = corch::drivers::native;
+namespace common = corch::drivers::common;
 using corch::ErrorCode;
 
 using corch::test::TempDir;
@@ -138,10 +139,10 @@ BOOST_AUTO_TEST_CASE(a_package_needs_its_scripts_and_dependencies) {
 }
 
 BOOST_AUTO_TEST_CASE(configuration_becomes_environment_variables) {
-  BOOST_TEST(native::configVariable("allowed-tcp-ports") == "CORCH_CFG_ALLOWED_TCP_PORTS");
-  BOOST_TEST(native::configVariable("allow.icmp6") == "CORCH_CFG_ALLOW_ICMP6");
+  BOOST_TEST(common::configVariable("allowed-tcp-ports") == "CORCH_CFG_ALLOWED_TCP_PORTS");
+  BOOST_TEST(common::configVariable("allow.icmp6") == "CORCH_CFG_ALLOW_ICMP6");
 
-  auto env = native::configToEnv(R"({"allowed-tcp-ports": [22, 80], "allow-icmp": true,
+  auto env = common::configToEnv(R"({"allowed-tcp-ports": [22, 80], "allow-icmp": true,
       "name": "a b", "mtu": 1500, "ratio": 0.5, "none": null, "empty": [], "off": false,
       "words": ["x", "y"], "nested": {"k": [1]}})");
   BOOST_REQUIRE(env.ok());
@@ -158,10 +159,10 @@ BOOST_AUTO_TEST_CASE(configuration_becomes_environment_variables) {
   BOOST_TEST(vars["CORCH_CFG_WORDS"] == "x y");
   BOOST_TEST(vars["CORCH_CFG_NESTED"] == R"({"k":[1]})");
 
-  BOOST_TEST(native::configToEnv("")->empty());
-  BOOST_TEST(!native::configToEnv("[1]").ok());
-  BOOST_TEST(!native::configToEnv("{").ok());
-  auto clash = native::configToEnv(R"({"a-b": 1, "a_b": 2})");
+  BOOST_TEST(common::configToEnv("")->empty());
+  BOOST_TEST(!common::configToEnv("[1]").ok());
+  BOOST_TEST(!common::configToEnv("{").ok());
+  auto clash = common::configToEnv(R"({"a-b": 1, "a_b": 2})");
   BOOST_REQUIRE(!clash.ok());
   BOOST_TEST(clash.error().message().find("CORCH_CFG_A_B") != std::string::npos);
 }

@@ -1,6 +1,549 @@
-// Placeholder: the 'dpdk' compute driver (issue 5).
+// The 'dpdk' compute driver (DESIGN section 7): a function is a DPDK process, by default
+// dpdk-testpmd forwarding between its ports, run inside a network namespace of its own named
+// after the instance ("corch-<graph>-<sf>"). The driver does not link DPDK: it builds the
+// program's command line (command.h) and runs it.
+//
+//   createSf  : checks the engine settings, the program and the ports, creates the namespace
+//               (lo up) and moves each veth port in as eth<i> (port order), up, TX checksum
+//               offload off. Vhost-user ports need nothing here: their socket is a path.
+//   startSf   : runs the program inside the namespace, detached (`setsid --fork`: it outlives
+//               corchd, which finds it again by its namespace), output appended to the log, and
+//               returns once it is ready: testpmd has printed its forwarding banner (its ports are
+//               configured and started), or engine/ready-text appeared, or another program is
+//               still running kSettleTime after its start. On failure or after SfSpec::timeout it
+//               kills the program and returns the last lines of its log.
+//   stopSf    : SIGINT (testpmd stops forwarding, prints its statistics and closes its ports),
+//               SIGKILL for what is left after SfSpec::timeout; removes the runtime folder. Ok when
+//               nothing runs.
+//   destroySf : kills whatever runs in the namespace, deletes its links and the namespace, and
+//               removes the DPDK runtime folder. Ok when there is nothing left.
+//
+// EAL arguments (command.cc): one --vdev per port, net_af_packet<i>,iface=eth<i> for a veth port
+// and net_virtio_user<i>,path=<socket>,server=1,queues=1 for a vhost-user port (the function is
+// the vhost-user server, the switch the client); --no-pci; -m <memory-mb of the template, 256 by
+// default, at least 64>; hugepages (--in-memory) when a hugetlbfs is mounted with enough free
+// pages, else --no-huge --no-shconf; --file-prefix=<instance> (root's runtime folder is always
+// /var/run/dpdk/<prefix>: EAL ignores the environment for root, so destroySf removes it);
+// --lcores: see lcores() in command.h (SfSpec::cpus dedicated, or floating on corchd's CPUs).
+//
+// Engine keys (the template's "engine" object; unknown keys are InvalidArgument "engine/<key>"):
+//   "forward-mode"  testpmd's forwarding: "io" (default; passes every frame unchanged, ARP
+//                   included) or "mac" (rewrites the MAC addresses: for benchmarks)
+//   "mbufs"         testpmd --total-num-mbufs (default 8192; EAL's default pool does not fit
+//                   without hugepages)
+//   "stats-period"  seconds between testpmd's port statistics in the log (default 3600)
+//   "program"       another DPDK program instead of testpmd (a path, or a name in PATH)
+//   "args"          array: the program's own arguments, after "--" (for testpmd, after the
+//                   driver's: a later option wins)
+//   "extra-eal"     array: more EAL arguments, after the driver's
+//   "ready-text"    a text of the program's output that means it is ready
+//
+// The program is engine/program if given; else SfSpec::image when it is an executable file (a
+// template may name its own testpmd build); else the driver's testpmd. The resolver makes a bare
+// image URI such as "dpdk-testpmd" relative to the image root, where nothing exists: such a
+// template gets the driver's testpmd.
+//
+// Options (DriverOptions): "testpmd" (default: dpdk-testpmd in PATH), "node-netns" (the named
+// namespace where the vSwitch leaves the functions' veth ends; default corchd's own), "path"
+// (PATH for programs; default corchd's plus the sbin folders), "hugepages" ("auto", default, or
+// "never").
+//
+// The driver keeps no state between calls: the namespace named after the instance holds the
+// function's links and its process, so a restarted corchd can stop and destroy what an earlier
+// one started.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "command.h"
 #include "corch/driver_registry.h"
+#include "corch/log.h"
+#include "engine.h"
+#include "platform/netlink.h"
+#include "platform/netns.h"
+#include "platform/process.h"
 
 namespace corch::drivers::dpdk {
-void registerDriver(DriverRegistry& registry) { (void)registry; }
+namespace {
+
+namespace fs = std::filesystem;
+using platform::RouteSocket;
+using platform::UniqueFd;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+log::Logger lg("dpdk");
+
+constexpr milliseconds kDefaultTimeout{10000};
+constexpr milliseconds kPollStep{20};
+// How long a program without a ready text must keep running to count as started.
+constexpr milliseconds kSettleTime{500};
+// testpmd prints this when forwarding starts ("io packet forwarding - ports=2 - cores=1 ...").
+constexpr const char* kTestpmdReady = "packet forwarding - ports=";
+constexpr size_t kTailLines = 8;
+constexpr size_t kProblemLines = 4;
+
+milliseconds timeoutOf(const SfSpec& sf) {
+  return sf.timeout.count() > 0 ? sf.timeout : kDefaultTimeout;
+}
+
+long msSince(Clock::time_point t) {
+  return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - t).count());
+}
+
+// corchd's PATH with the sbin folders appended (setsid and ip live there for some daemons).
+std::string defaultPath() {
+  const char* env = std::getenv("PATH");
+  std::string path = env != nullptr && *env != '\0' ? env : "/usr/bin:/bin";
+  for (const char* dir : {"/usr/local/sbin", "/usr/sbin", "/sbin"}) {
+    if ((":" + path + ":").find(":" + std::string(dir) + ":") == std::string::npos) {
+      path = path + ":" + dir;
+    }
+  }
+  return path;
+}
+
+bool isExecutableFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// What the log holds after byte `from`.
+std::string readFrom(const std::string& path, std::streamoff from) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(from);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Whether a line of EAL's or the program's output reports a problem.
+bool complains(const std::string& line) {
+  for (const char* word : {"rror", "nvalid", "nrecognized", "Cause:"}) {
+    if (line.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// For an error message: the first lines of `text` that report a problem (a usage text printed
+// after them would hide them), then its last lines, joined with " | ".
+std::string tailOf(const std::string& text) {
+  std::vector<std::string> lines, problems;
+  std::istringstream split(text);
+  for (std::string line; std::getline(split, line);) {
+    if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
+    if (complains(line) && problems.size() < kProblemLines) problems.push_back(line);
+    lines.push_back(line);
+  }
+  std::string out;
+  for (const auto& line : problems) out += (out.empty() ? "" : " | ") + line;
+  if (!out.empty()) out += " | ...";
+  size_t first = lines.size() > kTailLines ? lines.size() - kTailLines : 0;
+  for (size_t i = first; i < lines.size(); ++i) out += (out.empty() ? "" : " | ") + lines[i];
+  return out.empty() ? "(it wrote nothing)" : out;
+}
+
+int pidfdOpen(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// Sends `sig` to every process of the namespace and waits, at most `deadline`, for all of them to
+// exit. Whether they did.
+Result<bool> signalAndWait(int ns_fd, int sig, milliseconds deadline) {
+  auto pids = platform::processesInNetns(ns_fd);
+  if (!pids.ok()) return std::move(pids).error();
+  std::vector<UniqueFd> waiting;
+  for (int pid : *pids) {
+    // Through a pidfd, so that a pid reused meanwhile is never hit.
+    UniqueFd fd(pidfdOpen(pid));
+    if (!fd) continue;
+    if (::syscall(SYS_pidfd_send_signal, fd.get(), sig, nullptr, 0) != 0) continue;
+    waiting.push_back(std::move(fd));
+  }
+  const auto end = Clock::now() + deadline;
+  for (auto& fd : waiting) {
+    pollfd p{fd.get(), POLLIN, 0};
+    for (;;) {
+      auto left = std::chrono::duration_cast<milliseconds>(end - Clock::now()).count();
+      if (left <= 0) return false;
+      int n = ::poll(&p, 1, static_cast<int>(left));
+      if (n > 0 || (n < 0 && errno != EINTR)) break;
+    }
+  }
+  return true;
+}
+
+class DpdkDriver final : public ComputeDriver {
+ public:
+  DpdkDriver(std::string testpmd, std::string node_netns, std::string path_var, bool hugepages)
+      : testpmd_(std::move(testpmd)),
+        node_netns_(std::move(node_netns)),
+        path_var_(std::move(path_var)),
+        hugepages_(hugepages) {}
+
+  std::string_view name() const override { return "dpdk"; }
+
+  Result<void> probe() override {
+    if (::geteuid() != 0) {
+      return Error(ErrorCode::Unavailable,
+                   "the dpdk driver needs root (namespaces, af_packet sockets), and corchd runs as "
+                   "uid " +
+                       std::to_string(::geteuid()));
+    }
+    if (auto r = platform::prepareNetnsDir(); !r) {
+      return Error(ErrorCode::Unavailable,
+                   "named network namespaces are not usable here: " + r.error().message());
+    }
+    if (!node_netns_.empty()) {
+      if (auto fd = platform::openNetns(node_netns_); !fd) {
+        return Error(
+            ErrorCode::Unavailable,
+            "the node namespace of the dpdk driver is not usable: " + fd.error().message());
+      }
+    }
+    if (!platform::findExecutable("setsid", path_var_)) {
+      return Error(ErrorCode::Unavailable, "setsid (util-linux) is not in PATH " + path_var_);
+    }
+    auto program = resolve(testpmd_);
+    if (!program.ok()) return Error(ErrorCode::Unavailable, program.error().message());
+    return runsEal(*program);
+  }
+
+  Result<void> createSf(const SfSpec& sf) override {
+    const std::string doing = "cannot create function " + sf.instance;
+    if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
+    auto engine = parseEngine(sf.engine_json);
+    if (!engine.ok()) return engine.error().context(doing);
+    if (auto p = program(sf, *engine); !p) return p.error().context(doing);
+    CORCH_TRY(checkPorts(sf, doing));
+    auto node_fd = openNodeNetns();
+    if (!node_fd.ok()) return node_fd.error().context(doing);
+    auto node = RouteSocket::openIn(node_fd->get());
+    if (!node.ok()) return node.error().context(doing);
+    for (const auto& port : sf.ports) {
+      if (port.technology != PortTechnology::Veth) continue;
+      auto exists = node->linkExists(port.ifname);
+      if (!exists.ok()) return exists.error().context(doing);
+      if (!*exists) {
+        return Error(ErrorCode::NotFound, doing + ": the interface " + port.ifname + " of port " +
+                                              port.port_id + " does not exist");
+      }
+    }
+    if (auto r = platform::createNetns(sf.instance); !r) return r.error().context(doing);
+    auto attached = attachPorts(sf, node_fd->get(), *node);
+    if (!attached.ok()) {
+      (void)platform::deleteNetns(sf.instance);
+      return attached.error().context(doing);
+    }
+    CORCH_LOG(lg, Info) << "created function " << sf.instance << " (" << sf.ports.size()
+                        << " ports)";
+    return Ok();
+  }
+
+  Result<void> startSf(const SfSpec& sf) override {
+    const std::string doing = "cannot start function " + sf.instance;
+    const auto begin = Clock::now();
+    auto engine = parseEngine(sf.engine_json);
+    if (!engine.ok()) return engine.error().context(doing);
+    auto prog = program(sf, *engine);
+    if (!prog.ok()) return prog.error().context(doing);
+    auto ns_fd = platform::openNetns(sf.instance);
+    if (!ns_fd.ok()) {
+      return Error(ns_fd.error().code(),
+                   doing + ": it was not created (" + ns_fd.error().message() + ")");
+    }
+    auto running = platform::processesInNetns(ns_fd->get());
+    if (!running.ok()) return running.error().context(doing);
+    if (!running->empty()) return Ok();  // started already (by this corchd or an earlier one)
+    removeRuntimeDir(sf);                // left by a run that was killed
+
+    const Machine machine{hugepages_ && hugepagesFree(memoryMb(sf)), allowedCpus()};
+    platform::ProcessSpec spec;
+    spec.argv = {"setsid", "--fork"};
+    for (auto& arg : commandLine(sf, *engine, *prog, machine)) spec.argv.push_back(std::move(arg));
+    spec.env = {{"PATH", path_var_}};
+    spec.netns_fd = ns_fd->get();
+    spec.log_path = logPath(sf);
+    spec.timeout = timeoutOf(sf);
+    auto from = writeHeader(sf, spec.argv);
+    if (!from.ok()) return from.error().context(doing);
+    auto launched = platform::runProcess(spec);
+    if (!launched.ok()) return launched.error().context(doing);
+    if (!launched->success()) {
+      return Error(ErrorCode::Internal, doing + ": setsid " + launched->describe());
+    }
+    auto ready = waitReady(sf, *engine, ns_fd->get(), *from, begin);
+    if (!ready.ok()) {
+      (void)platform::killProcessesInNetns(ns_fd->get());
+      removeRuntimeDir(sf);
+      CORCH_LOG(lg, Warn) << ready.error().message();
+      return ready.error().context(doing);
+    }
+    CORCH_LOG(lg, Info) << "started function " << sf.instance << " in " << msSince(begin) << " ms ("
+                        << (machine.hugepages ? "hugepages" : "no hugepages") << ")";
+    return Ok();
+  }
+
+  Result<void> stopSf(const SfSpec& sf) override {
+    const std::string doing = "cannot stop function " + sf.instance;
+    const auto begin = Clock::now();
+    if (!platform::netnsExists(sf.instance)) return Ok();
+    auto ns_fd = platform::openNetns(sf.instance);
+    if (!ns_fd.ok()) return ns_fd.error().context(doing);
+    auto clean = signalAndWait(ns_fd->get(), SIGINT, timeoutOf(sf));
+    if (!clean.ok()) return clean.error().context(doing);
+    auto killed = platform::killProcessesInNetns(ns_fd->get());
+    if (!killed.ok()) return killed.error().context(doing);
+    if (*killed > 0) {
+      CORCH_LOG(lg, Warn) << sf.instance << " did not stop on SIGINT within "
+                          << timeoutOf(sf).count() << " ms: killed " << *killed << " processes";
+    }
+    removeRuntimeDir(sf);
+    CORCH_LOG(lg, Info) << "stopped function " << sf.instance << " in " << msSince(begin) << " ms";
+    return Ok();
+  }
+
+  Result<void> destroySf(const SfSpec& sf) override {
+    const std::string doing = "cannot destroy function " + sf.instance;
+    if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
+    const bool existed = platform::netnsExists(sf.instance);
+    if (existed) {
+      if (auto ns_fd = platform::openNetns(sf.instance); ns_fd.ok()) {
+        auto killed = platform::killProcessesInNetns(ns_fd->get());
+        if (!killed.ok()) return killed.error().context(doing);
+        // Now rather than when the kernel frees the namespace: the vSwitch's ends of the veths
+        // are gone when this call returns.
+        deleteLinks(ns_fd->get(), sf.instance);
+      }
+      if (auto r = platform::deleteNetns(sf.instance); !r) return r.error().context(doing);
+    }
+    removeRuntimeDir(sf);
+    if (existed) CORCH_LOG(lg, Info) << "destroyed function " << sf.instance;
+    return Ok();
+  }
+
+ private:
+  std::string logPath(const SfSpec& sf) const {
+    if (!sf.log_path.empty()) return sf.log_path;
+    return (sf.run_dir.empty() ? "/tmp" : sf.run_dir) + "/" + sf.instance + ".log";
+  }
+
+  // A program path: `name` itself when it has a '/', else found in PATH.
+  Result<std::string> resolve(const std::string& name) const {
+    if (name.find('/') != std::string::npos) {
+      if (isExecutableFile(name)) return name;
+      return Error(ErrorCode::NotFound, "the DPDK program " + name + " is not an executable file");
+    }
+    if (auto found = platform::findExecutable(name, path_var_)) return *found;
+    return Error(ErrorCode::NotFound, "the DPDK program " + name + " is not in PATH " + path_var_ +
+                                          " (Debian package dpdk)");
+  }
+
+  // The program of a function (see the top of this file).
+  Result<std::string> program(const SfSpec& sf, const Engine& engine) const {
+    if (!engine.isTestpmd()) return resolve(engine.program);
+    if (!sf.image.empty() && isExecutableFile(sf.image)) return sf.image;
+    return resolve(testpmd_);
+  }
+
+  // Whether the program initialises EAL here: `-v ... -- --help` prints the version, probes no
+  // device and exits 0 (testpmd); about 0.3 s.
+  Result<void> runsEal(const std::string& program) const {
+    const std::string prefix = "corch-dpdk-probe-" + std::to_string(::getpid());
+    char log[] = "/tmp/corch-dpdk-probe-XXXXXX";
+    UniqueFd fd(::mkstemp(log));
+    if (!fd) return errnoError("cannot create a temporary file for the dpdk probe", errno);
+    platform::ProcessSpec spec;
+    spec.argv = {program,
+                 "-v",
+                 "--no-huge",
+                 "--no-shconf",
+                 "--no-pci",
+                 "-m",
+                 "64",
+                 "--lcores=(0,1)@(" + firstCpu() + ")",
+                 "--file-prefix=" + prefix,
+                 "--",
+                 "--help"};
+    spec.log_path = log;
+    spec.timeout = kDefaultTimeout;
+    auto status = platform::runProcess(spec);
+    std::string output = readFrom(log, 0);
+    ::unlink(log);
+    std::error_code ec;
+    fs::remove_all("/var/run/dpdk/" + prefix, ec);
+    if (!status.ok()) {
+      return Error(ErrorCode::Unavailable,
+                   "cannot run " + program + ": " + status.error().message());
+    }
+    if (!status->success() || output.find("RTE Version") == std::string::npos) {
+      return Error(ErrorCode::Unavailable, program + " does not initialise DPDK here: it " +
+                                               status->describe() + "; " + tailOf(output));
+    }
+    return Ok();
+  }
+
+  static std::string firstCpu() {
+    auto cpus = allowedCpus();
+    return cpus.empty() ? "0" : std::to_string(cpus.front());
+  }
+
+  Result<void> checkPorts(const SfSpec& sf, const std::string& doing) const {
+    for (const auto& port : sf.ports) {
+      if (port.technology == PortTechnology::Veth) {
+        if (auto r = platform::checkIfname(port.ifname); !r) return r.error().context(doing);
+      } else if (port.technology == PortTechnology::VhostUser) {
+        if (port.ifname.empty() || port.ifname.front() != '/') {
+          return Error(ErrorCode::InvalidArgument,
+                       doing + ": port " + port.port_id +
+                           " is a vhost-user port without an absolute socket path ('" +
+                           port.ifname + "')");
+        }
+        if (!fs::is_directory(fs::path(port.ifname).parent_path())) {
+          return Error(ErrorCode::NotFound, doing + ": the folder of the vhost-user socket " +
+                                                port.ifname + " of port " + port.port_id +
+                                                " does not exist");
+        }
+      } else {
+        return Error(ErrorCode::Unsupported,
+                     doing + ": port " + port.port_id + " is a " +
+                         std::string(toString(port.technology)) +
+                         " port; the dpdk driver takes veth and vhost-user ports");
+      }
+    }
+    return Ok();
+  }
+
+  Result<UniqueFd> openNodeNetns() const {
+    if (!node_netns_.empty()) return platform::openNetns(node_netns_);
+    UniqueFd fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!fd) return errnoError("cannot open corchd's own network namespace", errno);
+    return fd;
+  }
+
+  // Brings the new namespace's lo up and moves the veth ports in as eth<i>. On failure the ends
+  // already moved go back to the node namespace (the vSwitch driver undoes its own ports).
+  Result<void> attachPorts(const SfSpec& sf, int node_fd, RouteSocket& node) const {
+    auto ns_fd = platform::openNetns(sf.instance);
+    if (!ns_fd.ok()) return std::move(ns_fd).error();
+    auto inner = RouteSocket::openIn(ns_fd->get());
+    if (!inner.ok()) return std::move(inner).error();
+    CORCH_TRY(inner->setLinkUp("lo"));
+    std::vector<size_t> moved;
+    auto attach = [&]() -> Result<void> {
+      for (size_t i = 0; i < sf.ports.size(); ++i) {
+        if (sf.ports[i].technology != PortTechnology::Veth) continue;
+        CORCH_TRY(node.moveLinkToNetns(sf.ports[i].ifname, ns_fd->get(), ifnameInside(i)));
+        moved.push_back(i);
+        CORCH_TRY(inner->setLinkUp(ifnameInside(i)));
+        CORCH_TRY(platform::disableTxChecksum(ns_fd->get(), ifnameInside(i)));
+      }
+      return Ok();
+    };
+    auto done = attach();
+    if (!done.ok()) {
+      for (size_t i : moved) {
+        (void)inner->moveLinkToNetns(ifnameInside(i), node_fd, sf.ports[i].ifname);
+      }
+    }
+    return done;
+  }
+
+  // Appends a header line (with the command) to the log; returns where this run's output starts.
+  Result<std::streamoff> writeHeader(const SfSpec& sf, const std::vector<std::string>& argv) const {
+    const std::string log = logPath(sf);
+    std::error_code ec;
+    fs::create_directories(fs::path(log).parent_path(), ec);
+    std::ofstream out(log, std::ios::app);
+    out << "==== corch: start " << sf.instance << ":";
+    for (const auto& arg : argv) out << " " << arg;
+    out << " ====\n";
+    if (!out.flush()) return Error(ErrorCode::Internal, "cannot append to its log " + log);
+    return static_cast<std::streamoff>(fs::file_size(log, ec));
+  }
+
+  // Waits until the program is ready (see the top of this file), has exited, or the timeout.
+  Result<void> waitReady(const SfSpec& sf, const Engine& engine, int ns_fd, std::streamoff from,
+                         Clock::time_point begin) const {
+    const std::string log = logPath(sf);
+    const std::string ready = !engine.ready_text.empty() ? engine.ready_text
+                              : engine.isTestpmd()       ? std::string(kTestpmdReady)
+                                                         : std::string();
+    const auto deadline = begin + timeoutOf(sf);
+    for (;;) {
+      std::string output = readFrom(log, from);
+      if (!ready.empty() && output.find(ready) != std::string::npos) return Ok();
+      auto pids = platform::processesInNetns(ns_fd);
+      if (!pids.ok()) return std::move(pids).error();
+      if (pids->empty()) {
+        return Error(ErrorCode::Internal,
+                     "the program exited before it was ready; the last lines "
+                     "of its log " +
+                         log + ": " + tailOf(readFrom(log, from)));
+      }
+      if (ready.empty() && Clock::now() - begin >= kSettleTime) return Ok();
+      if (Clock::now() >= deadline) {
+        return Error(ErrorCode::Timeout, "the program was not ready within " +
+                                             std::to_string(timeoutOf(sf).count()) +
+                                             " ms and was killed; the last lines of its log " +
+                                             log + ": " + tailOf(output));
+      }
+      std::this_thread::sleep_for(kPollStep);
+    }
+  }
+
+  void removeRuntimeDir(const SfSpec& sf) const {
+    std::error_code ec;
+    fs::remove_all(runtimeDir(sf), ec);
+    if (ec) CORCH_LOG(lg, Warn) << "cannot remove " << runtimeDir(sf) << ": " << ec.message();
+  }
+
+  void deleteLinks(int ns_fd, const std::string& instance) const {
+    auto inner = RouteSocket::openIn(ns_fd);
+    auto links = inner.ok() ? inner->listLinks()
+                            : Result<std::vector<platform::LinkInfo>>(std::move(inner).error());
+    if (!links.ok()) {
+      CORCH_LOG(lg, Warn) << "destroying " << instance << ": " << links.error().message();
+      return;
+    }
+    for (const auto& link : *links) {
+      if (link.name == "lo") continue;
+      if (auto r = inner->deleteLink(link.name); !r) {
+        CORCH_LOG(lg, Warn) << "destroying " << instance << ": " << r.error().message();
+      }
+    }
+  }
+
+  const std::string testpmd_;
+  const std::string node_netns_;
+  const std::string path_var_;
+  const bool hugepages_;
+};
+
+}  // namespace
+
+void registerDriver(DriverRegistry& registry) {
+  (void)registry.addCompute(
+      "dpdk", [](const DriverOptions& options) -> Result<std::unique_ptr<ComputeDriver>> {
+        const std::string hugepages = options.getOr("hugepages", "auto");
+        if (hugepages != "auto" && hugepages != "never") {
+          return Error(ErrorCode::InvalidArgument,
+                       "invalid option hugepages of compute driver dpdk: '" + hugepages +
+                           "' (auto or never)");
+        }
+        return std::unique_ptr<ComputeDriver>(new DpdkDriver(
+            options.getOr("testpmd", "dpdk-testpmd"), options.getOr("node-netns", ""),
+            options.getOr("path", defaultPath()), hugepages == "auto"));
+      });
+}
+
 }  // namespace corch::drivers::dpdk

@@ -35,7 +35,7 @@
 #include <optional>
 #include <sstream>
 
-#include "config_env.h"
+#include "compute/common/config_env.h"
 #include "corch/driver_registry.h"
 #include "corch/log.h"
 #include "manifest.h"
@@ -455,7 +455,7 @@ class NativeDriver final : public ComputeDriver {
     if (auto r = writeFileAtomically(config, sf.config_json.empty() ? "{}" : sf.config_json); !r) {
       return r.error().context(doing);
     }
-    auto cfg_env = configToEnv(sf.config_json);
+    auto cfg_env = common::configToEnv(sf.config_json);
     if (!cfg_env.ok()) return cfg_env.error().context(doing);
 
     platform::ProcessSpec spec;

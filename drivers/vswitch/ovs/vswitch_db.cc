@@ -262,6 +262,18 @@ Result<NewPort> sfPort(const DbSnapshot& db, const PortSpec& spec, const PlanCon
   return p;
 }
 
+// What the function attaches to (PortInfo::peer_ifname): the veth end, the tap, or the socket path
+// of a vhost-user port, on which the function is the server (dpdkvhostuserclient is the client).
+std::string functionEnd(const NewPort& p) {
+  if (p.tap) return p.name;
+  if (p.type == "dpdkvhostuserclient") {
+    for (const auto& [key, value] : p.options) {
+      if (key == "vhost-server-path") return value;
+    }
+  }
+  return p.veth_peer;
+}
+
 // Groups port removals by bridge, in order of first appearance.
 void removePort(DbChange& change, const std::string& bridge_uuid, const std::string& port_uuid) {
   for (auto& r : change.remove_ports) {
@@ -771,7 +783,7 @@ Result<CreateLsiPlan> planCreateLsi(const DbSnapshot& db, const LsiSpec& spec,
     if (!n.ok()) return std::move(n).error();
     auto p = sfPort(db, port, context, *n);
     if (!p.ok()) return std::move(p).error();
-    plan.info.ports.push_back(PortInfo{port.name, *n, p->tap ? p->name : p->veth_peer});
+    plan.info.ports.push_back(PortInfo{port.name, *n, functionEnd(*p)});
     if (!p->veth_peer.empty()) CORCH_TRY(checkUnique(seen, p->veth_peer));
     own.ports.push_back(std::move(*p));
   }
@@ -819,7 +831,7 @@ Result<CreatePortsPlan> planCreatePorts(const DbSnapshot& db, const std::string&
     if (!n.ok()) return std::move(n).error();
     auto p = sfPort(db, port, context, *n);
     if (!p.ok()) return std::move(p).error();
-    plan.ports.push_back(PortInfo{port.name, *n, p->tap ? p->name : p->veth_peer});
+    plan.ports.push_back(PortInfo{port.name, *n, functionEnd(*p)});
     if (!p->veth_peer.empty()) CORCH_TRY(checkUnique(seen, p->veth_peer));
     on.ports.push_back(std::move(*p));
   }

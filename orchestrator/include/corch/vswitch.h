@@ -59,8 +59,10 @@ struct PortSpec {
 
 struct PortInfo {
   std::string name;
-  uint32_t of_port = 0;     // the port's number on its LSI
-  std::string peer_ifname;  // Veth: the function's end, left in the node's namespace
+  uint32_t of_port = 0;  // the port's number on its LSI
+  // What the function attaches to. Veth: the function's end, left in the node's namespace; Tap:
+  // the tap itself; VhostUser: the socket path (the function is the vhost-user server).
+  std::string peer_ifname;
 };
 
 // A virtual link between two LSIs: port_a on the first LSI, port_b on the second.

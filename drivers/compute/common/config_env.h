@@ -16,7 +16,7 @@
 
 #include "corch/error.h"
 
-namespace corch::drivers::native {
+namespace corch::drivers::common {
 
 // The variable name for a configuration key ("allow-icmp" -> "CORCH_CFG_ALLOW_ICMP").
 std::string configVariable(const std::string& key);
@@ -26,4 +26,4 @@ std::string configVariable(const std::string& key);
 Result<std::vector<std::pair<std::string, std::string>>> configToEnv(
     const std::string& config_json);
 
-}  // namespace corch::drivers::native
+}  // namespace corch::drivers::common

@@ -1,4 +1,4 @@
-#include "config_env.h"
+#include "compute/common/config_env.h"
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -7,7 +7,7 @@
 
 #include <map>
 
-namespace corch::drivers::native {
+namespace corch::drivers::common {
 namespace {
 
 std::string compactJson(const rapidjson::Value& v) {
@@ -86,4 +86,4 @@ Result<std::vector<std::pair<std::string, std::string>>> configToEnv(
   return env;
 }
 
-}  // namespace corch::drivers::native
+}  // namespace corch::drivers::common
