@@ -151,6 +151,17 @@ BatchOutcome ComputeManager::stopAndDestroy(const std::vector<Function>& functio
   return outcome;
 }
 
+bool ComputeManager::updatesPorts(const std::string& type) const {
+  auto drv = driver(type);
+  return drv && (*drv)->updatesPorts();
+}
+
+Result<void> ComputeManager::update(const Function& before, const Function& after) {
+  auto drv = driver(after.type);
+  if (!drv) return std::move(drv).error();
+  return (*drv)->updateSf(before.spec, after.spec);
+}
+
 Result<void> ComputeManager::stop(const Function& f) {
   auto drv = driver(f.type);
   if (!drv) return std::move(drv).error();

@@ -57,6 +57,10 @@ class ComputeManager {
   // Creates then starts every function, in parallel. The outcome says which were created and
   // which started, so the caller can record their undo whatever happened.
   BatchOutcome createAndStart(const std::vector<Function>& functions);
+  // Whether the function's driver plugs and unplugs ports of a running function (update()).
+  bool updatesPorts(const std::string& type) const;
+  // A running function's ports changed from `before` to `after` (same type).
+  Result<void> update(const Function& before, const Function& after);
   Result<void> stop(const Function& function);
   Result<void> destroy(const Function& function);
   // Stops then destroys every function, in parallel like createAndStart; each is attempted

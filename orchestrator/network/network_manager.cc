@@ -358,10 +358,33 @@ Result<GraphNetworkPlan> NetworkManager::plan(
     }
     auto number = plan.sf_numbers.find(sf.id);
     if (number == plan.sf_numbers.end()) continue;  // reported above
+    // Port numbers: kept from the previous version when the SF keeps its number; new ports take
+    // the smallest number neither version uses (an unplugged port still exists meanwhile).
+    const bool keeps = previous && !base.renumber.count(sf.id) &&
+                       previous->sf_numbers.count(sf.id) &&
+                       previous->sf_numbers.at(sf.id) == number->second;
+    std::set<uint32_t> port_taken;
+    if (keeps) {
+      for (const auto& [key, n] : previous->sf_port_numbers) {
+        if (key.first == sf.id) port_taken.insert(n);
+      }
+    }
+    uint32_t next_port = 0;
+    for (size_t p = 0; p < sf.ports.size(); ++p) {
+      std::pair<std::string, std::string> key{sf.id, sf.ports[p].id};
+      if (keeps && previous->sf_port_numbers.count(key)) {
+        plan.sf_port_numbers[key] = previous->sf_port_numbers.at(key);
+      } else {
+        while (port_taken.count(next_port)) ++next_port;
+        plan.sf_port_numbers[key] = next_port;
+        port_taken.insert(next_port);
+      }
+    }
     for (size_t p = 0; p < sf.ports.size(); ++p) {
       // "cg<graph>s<sf>p<port>": at most 13 characters, so drivers can suffix the peer's name.
+      const uint32_t port_number = plan.sf_port_numbers.at({sf.id, sf.ports[p].id});
       PortSpec spec{"cg" + std::to_string(index) + "s" + std::to_string(number->second) + "p" +
-                        std::to_string(p),
+                        std::to_string(port_number),
                     technology(sf.id)};
       plan.sf_ports.push_back(SfPortPlan{sf.id, sf.ports[p].id, std::move(spec)});
     }

@@ -82,6 +82,10 @@ struct GraphNetworkPlan {
   // Stable numbers, kept across updates: an SF's number names its ports ("cg<graph>s<n>p<port>"),
   // a flowrule's number (from 1) is the low half of its rules' cookies.
   std::map<std::string, uint32_t> sf_numbers;        // SF id -> number (0-based)
+  // (SF id, port id) -> the port's number within its SF ("p<n>"): its index at first, kept while
+  // the SF keeps its number, so that a port plugged into or unplugged from a running function
+  // leaves its other ports' names alone.
+  std::map<std::pair<std::string, std::string>, uint32_t> sf_port_numbers;
   std::map<std::string, uint32_t> flowrule_numbers;  // flowrule id -> number (from 1)
   // A graph-LSI SAP's number names its port or link ("cg<graph>a<n>"); kept across updates while
   // the SAP stays the same.

@@ -467,8 +467,10 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
   // What is built is the expanded graph: its SFs, SAPs and rules are compared.
   const graph::Graph& graph = expanded;
 
-  // Which SFs are kept running, which are (re)built and which go.
+  // Which SFs are kept running, which keep running with ports plugged or unplugged, which are
+  // (re)built and which go.
   std::set<std::string> kept;
+  std::set<std::string> replugged;
   std::set<std::string> added;
   std::set<std::string> changed;
   std::vector<std::string> removed;
@@ -479,22 +481,32 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
       added.insert(sf.id);
       continue;
     }
-    bool same = *before == sf;
-    if (same) {
-      // Same in the graph; also the same implementation and configuration after resolution.
-      compute::Function want = functionOf(id, sf, *by_sf.at(sf.id), old.network);
-      const SfSpec& a = running->second.spec;
-      const SfSpec& b = want.spec;
-      same = running->second.type == want.type && a.template_id == b.template_id &&
-             a.image == b.image && a.config_json == b.config_json && a.cpu_cores == b.cpu_cores &&
-             a.memory_mb == b.memory_mb && a.ports.size() == b.ports.size();
-      for (size_t i = 0; same && i < a.ports.size(); ++i) {
-        same = a.ports[i].port_id == b.ports[i].port_id &&
-               a.ports[i].port_name == b.ports[i].port_name &&
-               a.ports[i].technology == b.ports[i].technology;
-      }
+    graph::Sf before_without_ports = *before;
+    graph::Sf after_without_ports = sf;
+    before_without_ports.ports.clear();
+    after_without_ports.ports.clear();
+    if (before_without_ports != after_without_ports) {
+      changed.insert(sf.id);
+      continue;
     }
-    (same ? kept : changed).insert(sf.id);
+    // Same but maybe for the ports; also the same implementation and configuration after
+    // resolution?
+    const compute::Function& now = running->second;
+    const resolver::Resolution& r = *by_sf.at(sf.id);
+    bool same_function = now.type == r.tmpl.type && now.spec.template_id == r.tmpl.id &&
+                         now.spec.image == r.image_path && now.spec.config_json == r.config_json &&
+                         now.spec.cpu_cores == r.tmpl.cpu_cores &&
+                         now.spec.memory_mb == r.tmpl.memory_mb &&
+                         now.spec.engine_json == r.tmpl.engine_json;
+    if (!same_function) {
+      changed.insert(sf.id);
+    } else if (*before == sf) {
+      kept.insert(sf.id);
+    } else if (compute_.updatesPorts(now.type)) {
+      replugged.insert(sf.id);
+    } else {
+      changed.insert(sf.id);
+    }
   }
   for (const auto& sf : old.expanded.sfs) {
     if (!graph.findSf(sf.id) && old.functions.count(sf.id)) removed.push_back(sf.id);
@@ -514,7 +526,12 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
   d->plan = std::move(*plan);
   d->network.lsi = old.network.lsi;
   for (const auto& [key, port] : old.network.sf_ports) {
-    if (kept.count(key.first)) d->network.sf_ports[key] = port;
+    const graph::Sf* sf = graph.findSf(key.first);
+    bool still = sf && std::any_of(sf->ports.begin(), sf->ports.end(),
+                                   [&](const graph::SfPort& p) { return p.id == key.second; });
+    if (kept.count(key.first) || (replugged.count(key.first) && still)) {
+      d->network.sf_ports[key] = port;
+    }
   }
   for (const auto& sfid : kept) d->functions[sfid] = old.functions.at(sfid);
   for (const auto& e : old.leftovers.entries()) d->leftovers.record(e.what, e.undo);
@@ -592,7 +609,9 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
   std::vector<network::SfPortPlan> new_ports;
   std::vector<std::string> new_names;
   for (const auto& port : d->plan.sf_ports) {
-    if (added.count(port.sf_id) || changed.count(port.sf_id)) {
+    bool plugged =
+        replugged.count(port.sf_id) && !d->network.sf_ports.count({port.sf_id, port.port_id});
+    if (added.count(port.sf_id) || changed.count(port.sf_id) || plugged) {
       new_ports.push_back(port);
       new_names.push_back(port.spec.name);
     }
@@ -652,6 +671,20 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
                 });
     auto destroyed = compute_.destroy(f);
     if (!destroyed) return fail(std::move(destroyed).error());
+  }
+
+  // 3b. Running functions whose ports changed: their driver plugs the new ones in and unplugs
+  // the removed ones (those are destroyed once the update has committed).
+  for (const auto& sf_id : replugged) {
+    const compute::Function& before = old.functions.at(sf_id);
+    compute::Function after = functionOf(id, *graph.findSf(sf_id), *by_sf.at(sf_id), d->network);
+    after.spec.cpus = before.spec.cpus;
+    auto updated = compute_.update(before, after);
+    if (!updated) return fail(std::move(updated).error());
+    undo.record("ports of function " + after.spec.instance,
+                [this, before, after] { return compute_.update(after, before); });
+    done.push_back("sf " + sf_id + ": ports changed while it runs (" + after.type + " hot-plug)");
+    d->functions[sf_id] = std::move(after);
   }
 
   // 4. Added and changed SFs, in parallel.
@@ -746,7 +779,11 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
   if (!removed.empty()) releaseCpus(id, removed);
   std::vector<std::string> old_names;
   for (const auto& port : old.plan.sf_ports) {
-    if (!kept.count(port.sf_id)) old_names.push_back(port.spec.name);
+    if (kept.count(port.sf_id)) continue;
+    if (replugged.count(port.sf_id) && d->network.sf_ports.count({port.sf_id, port.port_id})) {
+      continue;  // still plugged in
+    }
+    old_names.push_back(port.spec.name);
   }
   auto ports_gone = network_.destroySfPorts(old.plan, old_names);
   if (!ports_gone) {

@@ -57,9 +57,16 @@ BOOST_AUTO_TEST_CASE(security_capability_by_a_graph_template) {
   // The client's graph is the one it sent: one SF, no junction.
   auto got = node.request("GET", "/graphs/sec");
   BOOST_TEST(got.status == 200);
-  BOOST_TEST(got.body.find("\"guard\"") != std::string::npos, got.body);
-  BOOST_TEST(got.body.find("junction") == std::string::npos, got.body);
-  BOOST_TEST(got.body.find("guard.fw") == std::string::npos, got.body);
+  const size_t status_at = got.body.find(",\"status\":");
+  const std::string sffg = got.body.substr(0, status_at);
+  BOOST_TEST(sffg.find("\"guard\"") != std::string::npos, got.body);
+  BOOST_TEST(sffg.find("junction") == std::string::npos, got.body);
+  BOOST_TEST(sffg.find("guard.fw") == std::string::npos, got.body);
+  // Beside it, read-only, the functions that run it: those of the template's graph.
+  BOOST_REQUIRE(status_at != std::string::npos);
+  BOOST_TEST(got.body.find("\"sf\":\"guard.fw\",\"template\":\"firewall-nsf\"", status_at) !=
+                 std::string::npos,
+             got.body);
   // The functions' logs are reachable by their spliced ids.
   BOOST_TEST(node.request("GET", "/graphs/sec/sfs/guard.fw/log").status == 200);
 

@@ -151,6 +151,7 @@ class KvmDriver final : public ComputeDriver {
         machine_(std::move(machine)) {}
 
   std::string_view name() const override { return "kvm"; }
+  bool updatesPorts() const override { return true; }
 
   Result<void> probe() override {
     auto conn = conn_.get();

@@ -74,7 +74,11 @@ class ComputeDriver {
   virtual Result<void> startSf(const SfSpec& sf) = 0;
   virtual Result<void> stopSf(const SfSpec& sf) = 0;
   virtual Result<void> destroySf(const SfSpec& sf) = 0;
-  // Changes a running function's ports or configuration (from `before` to `after`).
+  // Whether updateSf() can plug ports into and unplug them from a running function (the core
+  // then keeps it running when only its ports change, instead of restarting it).
+  virtual bool updatesPorts() const { return false; }
+  // Changes a running function's ports (from `before` to `after`; ports are matched by port_id,
+  // and those of both have the same ifname). Unsupported for any other change.
   virtual Result<void> updateSf(const SfSpec& before, const SfSpec& after) {
     (void)before;
     return Error(ErrorCode::Unsupported,
