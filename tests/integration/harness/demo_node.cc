@@ -88,7 +88,8 @@ void DemoNode::makeRepository() {
   }
   std::ofstream(dir_ + "/corchd.json")
       << R"({"compute": {"timeout-ms": 3000)"
-      << (compute_drivers_.empty() ? "" : R"(, "drivers": )" + compute_drivers_) << "}}";
+      << (compute_drivers_.empty() ? "" : R"(, "drivers": )" + compute_drivers_) << "}"
+      << (extra_config_.empty() ? "" : ", " + extra_config_) << "}";
 }
 
 bool DemoNode::ping(const std::string& from, const std::string& to_ip) {

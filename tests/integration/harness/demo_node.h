@@ -30,6 +30,9 @@ class DemoNode {
   // Before start(): the "compute" "drivers" object of corchd's configuration, as JSON (default:
   // native only), e.g. R"({"native": {}, "docker": {"socket": "unix:///run/p.sock"}})".
   void setComputeDrivers(std::string drivers_json) { compute_drivers_ = std::move(drivers_json); }
+  // Before start(): more top-level members of corchd's configuration, as JSON text without the
+  // braces, e.g. R"("resources": {"cpu-cores": 4})".
+  void setExtraConfig(std::string members) { extra_config_ = std::move(members); }
   // Before start(): an extra template file (<file_name>.json) in the node's repository.
   void addTemplate(const std::string& file_name, std::string json) {
     extra_templates_[file_name] = std::move(json);
@@ -66,6 +69,7 @@ class DemoNode {
   std::string dir_;
   std::map<std::string, std::string> broken_;
   std::string compute_drivers_;
+  std::string extra_config_;
   std::map<std::string, std::string> extra_templates_;
   int hosts_;
   std::optional<Corchd> corchd_;
