@@ -133,6 +133,11 @@ int main(int argc, char** argv) {
   }
 
   std::map<std::string, std::unique_ptr<ComputeDriver>> computes;
+  if (config.compute_drivers.empty()) {
+    for (const auto& name : registry.computeNames()) {
+      if (name != "fake") config.compute_drivers[name] = {};
+    }
+  }
   for (const auto& [name, options] : config.compute_drivers) {
     auto driver = registry.makeCompute(name, options);
     if (!driver) return fail(driver.error().message());

@@ -342,7 +342,7 @@ Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
 }
 
 Result<void> finalizeConfig(Config& c) {
-  if (c.compute_drivers.empty()) c.compute_drivers["native"] = {};
+  // No compute drivers configured: corchd loads every one built in (main.cc), with defaults.
   if (!c.vswitch_options.get("ovsdb"))
     c.vswitch_options.values["ovsdb"] = "unix:/run/openvswitch/db.sock";
   std::string datapath = c.vswitch_options.getOr("datapath", "auto");

@@ -24,7 +24,9 @@ struct Config {
   std::string prefix = "corch";   // names of graph-LSIs, namespaces, logs
   std::vector<std::string> physical_ports;
 
-  std::map<std::string, DriverOptions> compute_drivers;  // by driver name; default: native
+  // By driver name; empty (the default): every compute driver built in but "fake", with its
+  // defaults (each probes its engine; an unusable one is skipped by the resolver).
+  std::map<std::string, DriverOptions> compute_drivers;
   uint32_t function_timeout_ms = 10000;
   unsigned start_parallelism = 8;
 

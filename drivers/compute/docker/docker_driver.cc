@@ -56,11 +56,12 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <functional>
 #include <optional>
 #include <thread>
 
 #include "compute/common/config_env.h"
+#include "compute/common/function_log.h"
+#include "compute/common/function_netns.h"
 #include "corch/driver_registry.h"
 #include "corch/log.h"
 #include "engine_settings.h"
@@ -71,6 +72,7 @@
 namespace corch::drivers::docker {
 namespace {
 
+using common::ifnameInside;
 using platform::RouteSocket;
 using platform::UniqueFd;
 using std::chrono::steady_clock;
@@ -85,19 +87,8 @@ constexpr int kErrorLogLines = 10;
 enum class NetnsMode { Auto, Path, Move };
 enum class EngineKind { Unknown, Podman, Dockerd };
 
-std::string ifnameInside(size_t i) { return "eth" + std::to_string(i); }
-
 Deadline deadlineOf(const SfSpec& sf) {
   return steady_clock::now() + (sf.timeout.count() > 0 ? sf.timeout : kDefaultTimeout);
-}
-
-std::string nowUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Percent-encoding for a query value or a path segment (image references hold '/' and ':').
@@ -115,28 +106,6 @@ std::string urlEncode(const std::string& s) {
   }
   return out;
 }
-
-// Undo steps of a call that builds several things, run in reverse unless the call succeeded.
-class Rollback {
- public:
-  Rollback() = default;
-  Rollback(const Rollback&) = delete;
-  Rollback& operator=(const Rollback&) = delete;
-  ~Rollback() {
-    if (!done_) {
-      while (!steps_.empty()) {
-        steps_.back()();
-        steps_.pop_back();
-      }
-    }
-  }
-  void add(std::function<void()> step) { steps_.push_back(std::move(step)); }
-  void commit() { done_ = true; }
-
- private:
-  std::vector<std::function<void()>> steps_;
-  bool done_ = false;
-};
 
 // The engine's own words from an error answer: {"message": "..."} (dockerd and podman), else the
 // body itself, shortened.
@@ -234,12 +203,6 @@ void writeKeyString(Writer& w, const char* key, const std::string& value) {
   w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-Result<UniqueFd> openNodeNetns() {
-  UniqueFd fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-  if (!fd) return errnoError("cannot open corchd's own network namespace", errno);
-  return fd;
-}
-
 struct Options {
   std::string socket_path;
   std::string api_version;  // "v1.41"
@@ -330,30 +293,20 @@ class DockerDriver final : public ComputeDriver {
     auto mode = resolveMode(deadline);
     if (!mode.ok()) return mode.error().context(doing);
 
-    Rollback rollback;
-    std::optional<RouteSocket> inner;  // outlives the rollback steps that use it
-    UniqueFd node_fd;
+    // Path mode: the namespace and its ports, undone unless the container is created.
+    std::optional<common::FunctionNetns> netns;
     if (*mode == NetnsMode::Path) {
       if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
-      if (auto r = platform::createNetns(sf.instance); !r) return r.error().context(doing);
-      rollback.add([&sf] { (void)platform::deleteNetns(sf.instance); });
-      auto ns_fd = platform::openNetns(sf.instance);
-      if (!ns_fd.ok()) return ns_fd.error().context(doing);
-      auto sock = RouteSocket::openIn(ns_fd->get());
-      if (!sock.ok()) return sock.error().context(doing);
-      inner.emplace(std::move(sock).value());
-      if (auto r = inner->setLinkUp("lo"); !r) return r.error().context(doing);
-      auto node = openNodeNetns();
-      if (!node.ok()) return node.error().context(doing);
-      node_fd = std::move(node).value();
-      CORCH_TRY(attachPorts(sf, ns_fd->get(), *inner, node_fd.get(), rollback, doing));
+      auto made = common::FunctionNetns::createWithPorts(sf.instance, "", sf.ports);
+      if (!made.ok()) return made.error().context(doing);
+      netns.emplace(std::move(made).value());
     }
     const std::string body = containerBody(sf, *settings, *env, *mode);
     auto r = http_.request("POST", api("/containers/create?name=" + urlEncode(sf.instance)), body,
                            deadline);
     if (!r.ok()) return r.error().context(doing);
     if (r->status != 201 && r->status != 200) return engineError(*r, doing);
-    rollback.commit();
+    if (netns) netns->commit();
     CORCH_LOG(lg, Info) << "created container " << sf.instance << " (image " << sf.image << ", "
                         << sf.ports.size() << " ports, netns mode "
                         << (*mode == NetnsMode::Path ? "path" : "move") << ")";
@@ -418,11 +371,10 @@ class DockerDriver final : public ComputeDriver {
       if (r->status != 200 && r->status != 204 && r->status != 404) return engineError(*r, doing);
     }
     // Whatever the mode, a namespace of this name is ours (the path mode made it).
-    if (platform::checkNetnsName(sf.instance).ok() && platform::netnsExists(sf.instance)) {
-      if (auto ns_fd = platform::openNetns(sf.instance); ns_fd.ok()) {
-        deleteLinksIn(ns_fd->get(), sf.instance);
+    if (platform::checkNetnsName(sf.instance).ok()) {
+      if (auto r = common::destroyFunctionNetns(sf.instance, lg); !r) {
+        return r.error().context(doing);
       }
-      if (auto r = platform::deleteNetns(sf.instance); !r) return r.error().context(doing);
     }
     if (state->exists) CORCH_LOG(lg, Info) << "destroyed container " << sf.instance;
     return Ok();
@@ -498,21 +450,11 @@ class DockerDriver final : public ComputeDriver {
   }
 
   Result<void> checkPorts(const SfSpec& sf, const std::string& doing) const {
-    auto node = RouteSocket::open();
-    if (!node.ok()) return node.error().context(doing);
-    for (const auto& port : sf.ports) {
-      if (port.technology != PortTechnology::Veth) {
-        return Error(ErrorCode::Unsupported, doing + ": port " + port.port_id + " is a " +
-                                                 std::string(toString(port.technology)) +
-                                                 " port; the docker driver takes veth ends only");
-      }
-      if (auto r = platform::checkIfname(port.ifname); !r) return r.error().context(doing);
-      auto exists = node->linkExists(port.ifname);
-      if (!exists.ok()) return exists.error().context(doing);
-      if (!*exists) {
-        return Error(ErrorCode::NotFound, doing + ": the interface " + port.ifname + " of port " +
-                                              port.port_id + " does not exist");
-      }
+    if (auto r = common::checkVethPorts("docker", sf.ports); !r) return r.error().context(doing);
+    auto node_fd = common::openNodeNetns();
+    if (!node_fd.ok()) return node_fd.error().context(doing);
+    if (auto r = common::checkVethEnds(node_fd->get(), sf.ports); !r) {
+      return r.error().context(doing);
     }
     return Ok();
   }
@@ -596,30 +538,6 @@ class DockerDriver final : public ComputeDriver {
     return std::string(buf.GetString(), buf.GetSize());
   }
 
-  // Moves each port's veth end from corchd's namespace (node_fd) into the namespace of ns_fd as
-  // eth<i>, up, TX checksum offload off (TCP through the OVS netdev datapath needs it). Each move
-  // is undone by `rollback` (back into corchd's namespace under its old name: the vSwitch driver
-  // undoes its own port).
-  Result<void> attachPorts(const SfSpec& sf, int ns_fd, RouteSocket& inner, int node_fd,
-                           Rollback& rollback, const std::string& doing) const {
-    for (size_t i = 0; i < sf.ports.size(); ++i) {
-      const std::string& outside = sf.ports[i].ifname;
-      if (auto r = platform::moveLinkToNetns(outside, ns_fd, ifnameInside(i)); !r) {
-        return r.error().context(doing);
-      }
-      rollback.add([&inner, node_fd, i, outside] {
-        (void)inner.moveLinkToNetns(ifnameInside(i), node_fd, outside);
-      });
-    }
-    for (size_t i = 0; i < sf.ports.size(); ++i) {
-      if (auto r = inner.setLinkUp(ifnameInside(i)); !r) return r.error().context(doing);
-      if (auto r = platform::disableTxChecksum(ns_fd, ifnameInside(i)); !r) {
-        return r.error().context(doing);
-      }
-    }
-    return Ok();
-  }
-
   // Move mode, after the start: the ports into the container's namespace.
   Result<void> movePortsIn(const SfSpec& sf, Deadline deadline, const std::string& doing) {
     auto state = inspect(sf.instance, deadline, doing);
@@ -631,13 +549,12 @@ class DockerDriver final : public ComputeDriver {
     const std::string path = "/proc/" + std::to_string(state->pid) + "/ns/net";
     UniqueFd ns_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!ns_fd) return errnoError(doing + ": cannot open " + path, errno);
-    auto sock = RouteSocket::openIn(ns_fd.get());
-    if (!sock.ok()) return sock.error().context(doing);
-    auto node = openNodeNetns();
-    if (!node.ok()) return node.error().context(doing);
-    Rollback rollback;
-    CORCH_TRY(attachPorts(sf, ns_fd.get(), *sock, node->get(), rollback, doing));
-    rollback.commit();
+    auto node_fd = common::openNodeNetns();
+    if (!node_fd.ok()) return node_fd.error().context(doing);
+    auto netns = common::FunctionNetns::adopt(std::move(ns_fd), std::move(node_fd).value());
+    if (!netns.ok()) return netns.error().context(doing);
+    if (auto r = netns->attachPorts(sf.ports); !r) return r.error().context(doing);
+    netns->commit();
     return Ok();
   }
 
@@ -646,7 +563,7 @@ class DockerDriver final : public ComputeDriver {
   void movePortsOut(const SfSpec& sf, int pid) const {
     const std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
     UniqueFd ns_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    auto node = openNodeNetns();
+    auto node = common::openNodeNetns();
     if (!ns_fd || !node.ok()) return;
     auto sock = RouteSocket::openIn(ns_fd.get());
     if (!sock.ok()) return;
@@ -751,15 +668,7 @@ class DockerDriver final : public ComputeDriver {
         (void)post(sf.instance, "/kill", deadline, doing);
       }
     }
-    std::string lines;
-    size_t start = 0;
-    while (start < tail.size()) {
-      size_t eol = tail.find('\n', start);
-      if (eol == std::string::npos) eol = tail.size();
-      std::string line = tail.substr(start, eol - start);
-      if (!line.empty()) lines += (lines.empty() ? "" : " | ") + line;
-      start = eol + 1;
-    }
+    const std::string lines = common::joinLines(common::nonBlankLines(tail));
     std::string message =
         error.message() + (lines.empty() ? "; it wrote nothing" : "; its last lines: " + lines);
     CORCH_LOG(lg, Warn) << message;
@@ -781,25 +690,13 @@ class DockerDriver final : public ComputeDriver {
     long long since = unixSeconds(started_at);
     std::string text =
         logText(sf.instance, since > 0 ? "&since=" + std::to_string(since) : "", deadline);
+    auto header = common::appendLogHeader(sf.log_path,
+                                          "output of container " + sf.instance + " since " +
+                                              (started_at.empty() ? "its creation" : started_at));
     std::ofstream out(sf.log_path, std::ios::app);
-    out << "==== corch " << nowUtc() << ": output of container " << sf.instance << " since "
-        << (started_at.empty() ? "its creation" : started_at) << " ====\n"
-        << text;
+    out << text;
     if (!text.empty() && text.back() != '\n') out << '\n';
-    if (!out.flush()) CORCH_LOG(lg, Warn) << "cannot append to " << sf.log_path;
-  }
-
-  void deleteLinksIn(int ns_fd, const std::string& instance) const {
-    auto inner = RouteSocket::openIn(ns_fd);
-    if (!inner.ok()) return;
-    auto links = inner->listLinks();
-    if (!links.ok()) return;
-    for (const auto& link : *links) {
-      if (link.name == "lo") continue;
-      if (auto r = inner->deleteLink(link.name); !r) {
-        CORCH_LOG(lg, Warn) << "destroying " << instance << ": " << r.error().message();
-      }
-    }
+    if (!header.ok() || !out.flush()) CORCH_LOG(lg, Warn) << "cannot append to " << sf.log_path;
   }
 
   const Options options_;

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "compute/common/function_netns.h"
+
 namespace corch::drivers::dpdk {
 namespace {
 
@@ -23,7 +25,7 @@ std::string vdev(const SfPortBinding& port, size_t i) {
   if (port.technology == PortTechnology::VhostUser) {
     return "--vdev=net_virtio_user" + n + ",path=" + port.ifname + ",server=1,queues=1";
   }
-  return "--vdev=net_af_packet" + n + ",iface=" + ifnameInside(i);
+  return "--vdev=net_af_packet" + n + ",iface=" + common::ifnameInside(i);
 }
 
 // One value of /proc/meminfo ("HugePages_Free:  12"), 0 when absent.
@@ -59,8 +61,6 @@ uint64_t memoryMb(const SfSpec& sf) {
 std::string filePrefix(const SfSpec& sf) { return sf.instance; }
 std::string runtimeDir(const SfSpec& sf) { return "/var/run/dpdk/" + filePrefix(sf); }
 
-std::string ifnameInside(size_t port_index) { return "eth" + std::to_string(port_index); }
-
 std::string lcores(const std::vector<unsigned>& dedicated, const std::vector<unsigned>& machine) {
   if (dedicated.empty())
     return "(0,1)@(" + joined(machine.empty() ? std::vector{0u} : machine) + ")";
@@ -80,6 +80,12 @@ std::vector<std::string> commandLine(const SfSpec& sf, const Engine& engine,
   // still shareable with a vhost-user switch; --no-shconf keeps its runtime folder empty.
   if (machine.hugepages) {
     argv.push_back("--in-memory");
+    // vhost-user shares at most 8 memory regions with the switch, and EAL makes one file per
+    // hugepage unless asked for one per segment list.
+    bool vhost = std::any_of(sf.ports.begin(), sf.ports.end(), [](const SfPortBinding& p) {
+      return p.technology == PortTechnology::VhostUser;
+    });
+    if (vhost) argv.push_back("--single-file-segments");
   } else {
     argv.insert(argv.end(), {"--no-huge", "--no-shconf"});
   }

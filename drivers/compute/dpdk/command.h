@@ -29,9 +29,6 @@ uint64_t memoryMb(const SfSpec& sf);
 std::string filePrefix(const SfSpec& sf);
 std::string runtimeDir(const SfSpec& sf);
 
-// The interface a veth port has inside the function's namespace.
-std::string ifnameInside(size_t port_index);
-
 // The --lcores value. Lcore 0 is EAL's main lcore; it only starts the others and then sleeps (in
 // testpmd, in its statistics loop), so it shares a core rather than take one of its own. With
 // dedicated cores c0..cn-1: "0@c0,1@c0,2@c1,...,n@cn-1" (lcores 1..n forward, one per core).

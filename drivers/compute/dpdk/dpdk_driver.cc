@@ -59,15 +59,13 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <functional>
-#include <optional>
-#include <sstream>
 #include <thread>
 
 #include "command.h"
+#include "compute/common/function_log.h"
+#include "compute/common/function_netns.h"
+#include "compute/common/search_path.h"
 #include "corch/driver_registry.h"
 #include "corch/log.h"
 #include "engine.h"
@@ -79,7 +77,7 @@ namespace corch::drivers::dpdk {
 namespace {
 
 namespace fs = std::filesystem;
-using platform::RouteSocket;
+using common::readFrom;
 using platform::UniqueFd;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -103,29 +101,9 @@ long msSince(Clock::time_point t) {
   return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - t).count());
 }
 
-// corchd's PATH with the sbin folders appended (setsid and ip live there for some daemons).
-std::string defaultPath() {
-  const char* env = std::getenv("PATH");
-  std::string path = env != nullptr && *env != '\0' ? env : "/usr/bin:/bin";
-  for (const char* dir : {"/usr/local/sbin", "/usr/sbin", "/sbin"}) {
-    if ((":" + path + ":").find(":" + std::string(dir) + ":") == std::string::npos) {
-      path = path + ":" + dir;
-    }
-  }
-  return path;
-}
-
 bool isExecutableFile(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
-}
-
-// What the log holds after byte `from`.
-std::string readFrom(const std::string& path, std::streamoff from) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(from);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // Whether a line of EAL's or the program's output reports a problem.
@@ -139,18 +117,15 @@ bool complains(const std::string& line) {
 // For an error message: the first lines of `text` that report a problem (a usage text printed
 // after them would hide them), then its last lines, joined with " | ".
 std::string tailOf(const std::string& text) {
-  std::vector<std::string> lines, problems;
-  std::istringstream split(text);
-  for (std::string line; std::getline(split, line);) {
-    if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
+  const std::vector<std::string> lines = common::nonBlankLines(text);
+  std::vector<std::string> problems;
+  for (const auto& line : lines) {
     if (complains(line) && problems.size() < kProblemLines) problems.push_back(line);
-    lines.push_back(line);
   }
-  std::string out;
-  for (const auto& line : problems) out += (out.empty() ? "" : " | ") + line;
+  std::string out = common::joinLines(problems);
   if (!out.empty()) out += " | ...";
-  size_t first = lines.size() > kTailLines ? lines.size() - kTailLines : 0;
-  for (size_t i = first; i < lines.size(); ++i) out += (out.empty() ? "" : " | ") + lines[i];
+  const std::string last = common::lastLines(text, kTailLines);
+  if (!last.empty()) out += (out.empty() ? "" : " | ") + last;
   return out.empty() ? "(it wrote nothing)" : out;
 }
 
@@ -199,17 +174,7 @@ class DpdkDriver final : public ComputeDriver {
                    "uid " +
                        std::to_string(::geteuid()));
     }
-    if (auto r = platform::prepareNetnsDir(); !r) {
-      return Error(ErrorCode::Unavailable,
-                   "named network namespaces are not usable here: " + r.error().message());
-    }
-    if (!node_netns_.empty()) {
-      if (auto fd = platform::openNetns(node_netns_); !fd) {
-        return Error(
-            ErrorCode::Unavailable,
-            "the node namespace of the dpdk driver is not usable: " + fd.error().message());
-      }
-    }
+    CORCH_TRY(common::probeNetns("dpdk", node_netns_));
     if (!platform::findExecutable("setsid", path_var_)) {
       return Error(ErrorCode::Unavailable, "setsid (util-linux) is not in PATH " + path_var_);
     }
@@ -225,25 +190,10 @@ class DpdkDriver final : public ComputeDriver {
     if (!engine.ok()) return engine.error().context(doing);
     if (auto p = program(sf, *engine); !p) return p.error().context(doing);
     CORCH_TRY(checkPorts(sf, doing));
-    auto node_fd = openNodeNetns();
-    if (!node_fd.ok()) return node_fd.error().context(doing);
-    auto node = RouteSocket::openIn(node_fd->get());
-    if (!node.ok()) return node.error().context(doing);
-    for (const auto& port : sf.ports) {
-      if (port.technology != PortTechnology::Veth) continue;
-      auto exists = node->linkExists(port.ifname);
-      if (!exists.ok()) return exists.error().context(doing);
-      if (!*exists) {
-        return Error(ErrorCode::NotFound, doing + ": the interface " + port.ifname + " of port " +
-                                              port.port_id + " does not exist");
-      }
-    }
-    if (auto r = platform::createNetns(sf.instance); !r) return r.error().context(doing);
-    auto attached = attachPorts(sf, node_fd->get(), *node);
-    if (!attached.ok()) {
-      (void)platform::deleteNetns(sf.instance);
-      return attached.error().context(doing);
-    }
+    // Vhost-user ports need nothing here: their socket is a path.
+    auto netns = common::FunctionNetns::createWithPorts(sf.instance, node_netns_, sf.ports);
+    if (!netns.ok()) return netns.error().context(doing);
+    netns->commit();
     CORCH_LOG(lg, Info) << "created function " << sf.instance << " (" << sf.ports.size()
                         << " ports)";
     return Ok();
@@ -315,19 +265,10 @@ class DpdkDriver final : public ComputeDriver {
   Result<void> destroySf(const SfSpec& sf) override {
     const std::string doing = "cannot destroy function " + sf.instance;
     if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
-    const bool existed = platform::netnsExists(sf.instance);
-    if (existed) {
-      if (auto ns_fd = platform::openNetns(sf.instance); ns_fd.ok()) {
-        auto killed = platform::killProcessesInNetns(ns_fd->get());
-        if (!killed.ok()) return killed.error().context(doing);
-        // Now rather than when the kernel frees the namespace: the vSwitch's ends of the veths
-        // are gone when this call returns.
-        deleteLinks(ns_fd->get(), sf.instance);
-      }
-      if (auto r = platform::deleteNetns(sf.instance); !r) return r.error().context(doing);
-    }
+    auto existed = common::destroyFunctionNetns(sf.instance, lg);
+    if (!existed.ok()) return existed.error().context(doing);
     removeRuntimeDir(sf);
-    if (existed) CORCH_LOG(lg, Info) << "destroyed function " << sf.instance;
+    if (*existed) CORCH_LOG(lg, Info) << "destroyed function " << sf.instance;
     return Ok();
   }
 
@@ -423,52 +364,11 @@ class DpdkDriver final : public ComputeDriver {
     return Ok();
   }
 
-  Result<UniqueFd> openNodeNetns() const {
-    if (!node_netns_.empty()) return platform::openNetns(node_netns_);
-    UniqueFd fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (!fd) return errnoError("cannot open corchd's own network namespace", errno);
-    return fd;
-  }
-
-  // Brings the new namespace's lo up and moves the veth ports in as eth<i>. On failure the ends
-  // already moved go back to the node namespace (the vSwitch driver undoes its own ports).
-  Result<void> attachPorts(const SfSpec& sf, int node_fd, RouteSocket& node) const {
-    auto ns_fd = platform::openNetns(sf.instance);
-    if (!ns_fd.ok()) return std::move(ns_fd).error();
-    auto inner = RouteSocket::openIn(ns_fd->get());
-    if (!inner.ok()) return std::move(inner).error();
-    CORCH_TRY(inner->setLinkUp("lo"));
-    std::vector<size_t> moved;
-    auto attach = [&]() -> Result<void> {
-      for (size_t i = 0; i < sf.ports.size(); ++i) {
-        if (sf.ports[i].technology != PortTechnology::Veth) continue;
-        CORCH_TRY(node.moveLinkToNetns(sf.ports[i].ifname, ns_fd->get(), ifnameInside(i)));
-        moved.push_back(i);
-        CORCH_TRY(inner->setLinkUp(ifnameInside(i)));
-        CORCH_TRY(platform::disableTxChecksum(ns_fd->get(), ifnameInside(i)));
-      }
-      return Ok();
-    };
-    auto done = attach();
-    if (!done.ok()) {
-      for (size_t i : moved) {
-        (void)inner->moveLinkToNetns(ifnameInside(i), node_fd, sf.ports[i].ifname);
-      }
-    }
-    return done;
-  }
-
   // Appends a header line (with the command) to the log; returns where this run's output starts.
   Result<std::streamoff> writeHeader(const SfSpec& sf, const std::vector<std::string>& argv) const {
-    const std::string log = logPath(sf);
-    std::error_code ec;
-    fs::create_directories(fs::path(log).parent_path(), ec);
-    std::ofstream out(log, std::ios::app);
-    out << "==== corch: start " << sf.instance << ":";
-    for (const auto& arg : argv) out << " " << arg;
-    out << " ====\n";
-    if (!out.flush()) return Error(ErrorCode::Internal, "cannot append to its log " + log);
-    return static_cast<std::streamoff>(fs::file_size(log, ec));
+    std::string what = "start " + sf.instance + ":";
+    for (const auto& arg : argv) what += " " + arg;
+    return common::appendLogHeader(logPath(sf), what);
   }
 
   // Waits until the program is ready (see the top of this file), has exited, or the timeout.
@@ -507,22 +407,6 @@ class DpdkDriver final : public ComputeDriver {
     if (ec) CORCH_LOG(lg, Warn) << "cannot remove " << runtimeDir(sf) << ": " << ec.message();
   }
 
-  void deleteLinks(int ns_fd, const std::string& instance) const {
-    auto inner = RouteSocket::openIn(ns_fd);
-    auto links = inner.ok() ? inner->listLinks()
-                            : Result<std::vector<platform::LinkInfo>>(std::move(inner).error());
-    if (!links.ok()) {
-      CORCH_LOG(lg, Warn) << "destroying " << instance << ": " << links.error().message();
-      return;
-    }
-    for (const auto& link : *links) {
-      if (link.name == "lo") continue;
-      if (auto r = inner->deleteLink(link.name); !r) {
-        CORCH_LOG(lg, Warn) << "destroying " << instance << ": " << r.error().message();
-      }
-    }
-  }
-
   const std::string testpmd_;
   const std::string node_netns_;
   const std::string path_var_;
@@ -542,7 +426,7 @@ void registerDriver(DriverRegistry& registry) {
         }
         return std::unique_ptr<ComputeDriver>(new DpdkDriver(
             options.getOr("testpmd", "dpdk-testpmd"), options.getOr("node-netns", ""),
-            options.getOr("path", defaultPath()), hugepages == "auto"));
+            options.getOr("path", common::pathWithSbin()), hugepages == "auto"));
       });
 }
 

@@ -27,19 +27,16 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <functional>
-#include <optional>
-#include <sstream>
 
 #include "compute/common/config_env.h"
+#include "compute/common/function_log.h"
+#include "compute/common/function_netns.h"
+#include "compute/common/search_path.h"
+#include "compute/common/undo_log.h"
 #include "corch/driver_registry.h"
 #include "corch/log.h"
 #include "manifest.h"
-#include "platform/netlink.h"
 #include "platform/netns.h"
 #include "platform/process.h"
 
@@ -47,84 +44,20 @@ namespace corch::drivers::native {
 namespace {
 
 namespace fs = std::filesystem;
-using platform::RouteSocket;
+using common::ifnameInside;
 using platform::UniqueFd;
 
 log::Logger lg("native");
 
 constexpr std::chrono::milliseconds kDefaultTimeout{10000};
-constexpr size_t kTailLines = 10;
+constexpr size_t kTailLines = 10;  // of a failed script's output, in the error message
 constexpr size_t kTailChars = 2000;
-
-// Undo steps of a call that builds several things, run in reverse unless the call succeeded.
-class UndoLog {
- public:
-  UndoLog() = default;
-  UndoLog(const UndoLog&) = delete;
-  UndoLog& operator=(const UndoLog&) = delete;
-  ~UndoLog() {
-    if (committed_) return;
-    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) (*it)();
-  }
-  void add(std::function<void()> step) { steps_.push_back(std::move(step)); }
-  void commit() { committed_ = true; }
-
- private:
-  std::vector<std::function<void()>> steps_;
-  bool committed_ = false;
-};
-
-// corchd's PATH with the sbin folders appended when missing: iptables, ip and sysctl live there
-// and a daemon's PATH often lacks them.
-std::string defaultPath() {
-  const char* env = std::getenv("PATH");
-  std::string path = env != nullptr && *env != '\0' ? env : "/usr/local/bin:/usr/bin:/bin";
-  for (const char* dir : {"/usr/local/sbin", "/usr/sbin", "/sbin"}) {
-    if ((":" + path + ":").find(":" + std::string(dir) + ":") == std::string::npos) {
-      path += ":";
-      path += dir;
-    }
-  }
-  return path;
-}
 
 bool isArchive(const std::string& image) {
   auto ends = [&](const std::string& s) {
     return image.size() >= s.size() && image.compare(image.size() - s.size(), s.size(), s) == 0;
   };
   return ends(".tar.gz") || ends(".tgz");
-}
-
-std::string ifnameInside(size_t i) { return "eth" + std::to_string(i); }
-
-std::string nowUtc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-// The last lines written to `path` after byte `from`, joined with " | " (for error messages).
-std::string logTail(const std::string& path, std::streamoff from) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  in.seekg(from);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::string> lines;
-  std::istringstream split(text);
-  std::string line;
-  while (std::getline(split, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    lines.push_back(line);
-    if (lines.size() > kTailLines) lines.erase(lines.begin());
-  }
-  std::string out;
-  for (const auto& l : lines) out += (out.empty() ? "" : " | ") + l;
-  if (out.size() > kTailChars) out = "..." + out.substr(out.size() - kTailChars);
-  return out;
 }
 
 // Writes a file atomically (temporary file + rename), mode 0600: a configuration may hold secrets.
@@ -172,18 +105,7 @@ class NativeDriver final : public ComputeDriver {
     if (::stat("/proc/self/ns/net", &st) != 0) {
       return Error(ErrorCode::Unavailable, "this kernel has no network namespaces");
     }
-    if (auto r = platform::prepareNetnsDir(); !r) {
-      return Error(ErrorCode::Unavailable,
-                   "named network namespaces are not usable here: " + r.error().message());
-    }
-    if (!node_netns_.empty()) {
-      if (auto fd = platform::openNetns(node_netns_); !fd) {
-        return Error(ErrorCode::Unavailable,
-                     "the node namespace of the native driver is not "
-                     "usable: " +
-                         fd.error().message());
-      }
-    }
+    CORCH_TRY(common::probeNetns("native", node_netns_));
     std::error_code ec;
     fs::create_directories(run_dir_, ec);
     if (ec) {
@@ -196,12 +118,7 @@ class NativeDriver final : public ComputeDriver {
   Result<void> createSf(const SfSpec& sf) override {
     const std::string doing = "cannot create function " + sf.instance;
     if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
-    // Everything the undo steps use is declared before the log, so it outlives them.
-    UniqueFd node_fd;
-    UniqueFd ns_fd;
-    std::optional<RouteSocket> node;
-    std::optional<RouteSocket> inner;
-    UndoLog undo;
+    common::UndoLog undo;
 
     if (isArchive(sf.image)) {
       CORCH_TRY(unpack(sf, doing));
@@ -211,48 +128,10 @@ class NativeDriver final : public ComputeDriver {
     if (!pkg.ok()) return pkg.error().context(doing);
     CORCH_TRY(checkPorts(sf, *pkg, doing));
 
-    auto opened_node = openNodeNetns();
-    if (!opened_node.ok()) return opened_node.error().context(doing);
-    node_fd = std::move(opened_node).value();
-    auto node_sock = RouteSocket::openIn(node_fd.get());
-    if (!node_sock.ok()) return node_sock.error().context(doing);
-    node.emplace(std::move(node_sock).value());
-    for (const auto& port : sf.ports) {
-      auto exists = node->linkExists(port.ifname);
-      if (!exists.ok()) return exists.error().context(doing);
-      if (!*exists) {
-        return Error(ErrorCode::NotFound, doing + ": the interface " + port.ifname + " of port " +
-                                              port.port_id + " does not exist");
-      }
-    }
-
-    if (auto r = platform::createNetns(sf.instance); !r) return r.error().context(doing);
-    undo.add([&sf] { (void)platform::deleteNetns(sf.instance); });
-    auto opened_ns = platform::openNetns(sf.instance);
-    if (!opened_ns.ok()) return opened_ns.error().context(doing);
-    ns_fd = std::move(opened_ns).value();
-    auto inner_sock = RouteSocket::openIn(ns_fd.get());
-    if (!inner_sock.ok()) return inner_sock.error().context(doing);
-    inner.emplace(std::move(inner_sock).value());
-    if (auto r = inner->setLinkUp("lo"); !r) return r.error().context(doing);
-
-    for (size_t i = 0; i < sf.ports.size(); ++i) {
-      const std::string& outside = sf.ports[i].ifname;
-      if (auto r = node->moveLinkToNetns(outside, ns_fd.get(), ifnameInside(i)); !r) {
-        return r.error().context(doing);
-      }
-      // On failure, hand the end back to the vSwitch's namespace rather than let it die with
-      // ours: the vSwitch driver undoes its own port.
-      undo.add([&inner, &node_fd, i, outside] {
-        (void)inner->moveLinkToNetns(ifnameInside(i), node_fd.get(), outside);
-      });
-    }
-    for (size_t i = 0; i < sf.ports.size(); ++i) {
-      if (auto r = inner->setLinkUp(ifnameInside(i)); !r) return r.error().context(doing);
-      if (auto r = platform::disableTxChecksum(ns_fd.get(), ifnameInside(i)); !r) {
-        return r.error().context(doing);
-      }
-    }
+    // Declared after the undo log: on failure the ports go back and the namespace goes first.
+    auto netns = common::FunctionNetns::createWithPorts(sf.instance, node_netns_, sf.ports);
+    if (!netns.ok()) return netns.error().context(doing);
+    netns->commit();
     undo.commit();
     CORCH_LOG(lg, Info) << "created function " << sf.instance << " (" << sf.ports.size()
                         << " ports, package " << pkg->manifest.name << " " << pkg->manifest.version
@@ -322,24 +201,14 @@ class NativeDriver final : public ComputeDriver {
   Result<void> destroySf(const SfSpec& sf) override {
     const std::string doing = "cannot destroy function " + sf.instance;
     if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
-    const bool existed = platform::netnsExists(sf.instance);
-    if (existed) {
-      auto ns_fd = platform::openNetns(sf.instance);
-      if (ns_fd.ok()) {
-        auto killed = platform::killProcessesInNetns(ns_fd->get());
-        if (!killed.ok()) return killed.error().context(doing);
-        // Delete the links now rather than when the kernel gets round to freeing the namespace,
-        // so that the vSwitch's veth ends are gone when this call returns.
-        deleteLinksIn(ns_fd->get(), sf.instance);
-      }
-      if (auto r = platform::deleteNetns(sf.instance); !r) return r.error().context(doing);
-    }
+    auto existed = common::destroyFunctionNetns(sf.instance, lg);
+    if (!existed.ok()) return existed.error().context(doing);
     const std::string config = configPath(sf);
     if (::unlink(config.c_str()) != 0 && errno != ENOENT) {
       return errnoError(doing + ": cannot remove " + config, errno);
     }
     removeUnpacked(sf);
-    if (existed) CORCH_LOG(lg, Info) << "destroyed function " << sf.instance;
+    if (*existed) CORCH_LOG(lg, Info) << "destroyed function " << sf.instance;
     return Ok();
   }
 
@@ -403,41 +272,8 @@ class NativeDriver final : public ComputeDriver {
                        (m.ports_max ? std::to_string(*m.ports_max) : "any number of") +
                        " ports, not " + std::to_string(n));
     }
-    for (const auto& port : sf.ports) {
-      if (port.technology != PortTechnology::Veth) {
-        return Error(ErrorCode::Unsupported, doing + ": port " + port.port_id + " is a " +
-                                                 std::string(toString(port.technology)) +
-                                                 " port; the native driver takes veth ends only");
-      }
-      if (auto r = platform::checkIfname(port.ifname); !r) return r.error().context(doing);
-    }
+    if (auto r = common::checkVethPorts("native", sf.ports); !r) return r.error().context(doing);
     return Ok();
-  }
-
-  Result<UniqueFd> openNodeNetns() const {
-    if (!node_netns_.empty()) return platform::openNetns(node_netns_);
-    UniqueFd fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-    if (!fd) return errnoError("cannot open corchd's own network namespace", errno);
-    return fd;
-  }
-
-  void deleteLinksIn(int ns_fd, const std::string& instance) const {
-    auto inner = RouteSocket::openIn(ns_fd);
-    if (!inner.ok()) {
-      CORCH_LOG(lg, Warn) << "destroying " << instance << ": " << inner.error().message();
-      return;
-    }
-    auto links = inner->listLinks();
-    if (!links.ok()) {
-      CORCH_LOG(lg, Warn) << "destroying " << instance << ": " << links.error().message();
-      return;
-    }
-    for (const auto& link : *links) {
-      if (link.name == "lo") continue;
-      if (auto r = inner->deleteLink(link.name); !r) {
-        CORCH_LOG(lg, Warn) << "destroying " << instance << ": " << r.error().message();
-      }
-    }
   }
 
   // Runs one script of the package inside the function's namespace, as the script contract of
@@ -446,12 +282,12 @@ class NativeDriver final : public ComputeDriver {
                          const std::string& script, int ns_fd, const std::string& doing) {
     const std::string log = logPath(sf);
     const std::string config = configPath(sf);
-    std::error_code ec;
-    fs::create_directories(fs::path(log).parent_path(), ec);
-    if (ec) {
-      return Error(ErrorCode::Internal,
-                   doing + ": cannot create the folder of its log " + log + ": " + ec.message());
-    }
+    const std::chrono::milliseconds timeout = sf.timeout.count() > 0 ? sf.timeout : kDefaultTimeout;
+    // A header line in the log separates runs (and makes the log's folder, which also holds the
+    // configuration file); the error message quotes only this run's lines.
+    auto from = common::appendLogHeader(
+        log, role + " " + sf.instance + " (timeout " + std::to_string(timeout.count()) + " ms)");
+    if (!from.ok()) return from.error().context(doing);
     if (auto r = writeFileAtomically(config, sf.config_json.empty() ? "{}" : sf.config_json); !r) {
       return r.error().context(doing);
     }
@@ -480,23 +316,12 @@ class NativeDriver final : public ComputeDriver {
     spec.netns_fd = ns_fd;
     spec.cwd = pkg.dir;
     spec.log_path = log;
-    spec.timeout = sf.timeout.count() > 0 ? sf.timeout : kDefaultTimeout;
-
-    // A header line in the log separates runs; the error message quotes only this run's lines.
-    {
-      std::ofstream out(log, std::ios::app);
-      out << "==== corch " << nowUtc() << ": " << role << " " << sf.instance << " (timeout "
-          << spec.timeout.count() << " ms) ====\n";
-      if (!out.flush()) {
-        return Error(ErrorCode::Internal, doing + ": cannot append to its log " + log);
-      }
-    }
-    auto from = static_cast<std::streamoff>(fs::file_size(log, ec));
+    spec.timeout = timeout;
     auto status = platform::runProcess(spec);
     if (!status.ok()) return status.error().context(doing);
     if (status->success()) return Ok();
 
-    std::string tail = logTail(log, from);
+    std::string tail = common::lastLines(common::readFrom(log, *from), kTailLines, kTailChars);
     std::string message = doing + ": its " + role + " script " + status->describe() +
                           (tail.empty() ? "; it wrote nothing to its log " + log
                                         : "; the last lines of its log " + log + ": " + tail);
@@ -516,7 +341,7 @@ void registerDriver(DriverRegistry& registry) {
       "native", [](const DriverOptions& options) -> Result<std::unique_ptr<ComputeDriver>> {
         return std::unique_ptr<ComputeDriver>(new NativeDriver(
             options.getOr("run-dir", "/run/corch/native"), options.getOr("node-netns", ""),
-            options.getOr("path", defaultPath())));
+            options.getOr("path", common::pathWithSbin())));
       });
 }
 

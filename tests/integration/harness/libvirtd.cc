@@ -1,9 +1,7 @@
 // A private libvirtd + virtlogd in a mount namespace of their own (libvirtd.h).
 #include "harness/libvirtd.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -108,26 +106,12 @@ Result<void> Libvirtd::launch() {
   script +=
       "exec libvirtd -f /etc/libvirt/libvirtd.conf -p " + shellQuote(dir_ + "/libvirtd.pid") + "\n";
 
-  const std::string out = dir_ + "/daemons.out";
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) return errnoError("cannot fork for libvirtd", errno);
-  if (pid == 0) {
-    // libvirtd dies with the test process, however that ends.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    ::execlp("unshare", "unshare", "-m", "--propagation", "private", "sh", "-c", script.c_str(),
-             static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  pid_ = pid;
+  DaemonSpec spec;
+  spec.argv = {"unshare", "-m", "--propagation", "private", "sh", "-c", script};
+  spec.log = dir_ + "/daemons.out";
+  auto pid = spawnDaemon(spec);
+  if (!pid.ok()) return pid.error().context("cannot start libvirtd");
+  pid_ = *pid;
   int status = 0;
   bool exited = false;
   bool ready = waitUntil(
@@ -161,13 +145,7 @@ void Libvirtd::stop() {
       if (p > 0 && p != pid_ && mountNs(p) == ns) ::kill(p, SIGKILL);
     }
   }
-  ::kill(pid_, SIGTERM);
-  int status = 0;
-  if (!waitUntil([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, 5s)) {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status, 0);
-  }
-  pid_ = -1;
+  (void)stopDaemon(pid_, 5s);
 }
 
 Result<std::string> buildGuest() {

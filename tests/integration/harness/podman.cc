@@ -2,11 +2,7 @@
 // configuration files, and a cleanup that leaves no container, mount or file behind.
 #include "harness/podman.h"
 
-#include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -81,39 +77,20 @@ std::string PodmanService::envPrefix() const {
 }
 
 Result<void> PodmanService::launch() {
-  // Everything the child needs is made before fork(): it only calls async-signal-safe functions.
-  std::vector<std::string> argv = {"podman", "system", "service", "--time=0", "unix://" + socket_};
-  std::vector<std::string> env = {"CONTAINERS_CONF=" + dir_ + "/containers.conf",
-                                  "CONTAINERS_STORAGE_CONF=" + dir_ + "/storage.conf"};
+  DaemonSpec spec;
+  spec.argv = {"podman", "system", "service", "--time=0", "unix://" + socket_};
+  // Our configuration, and none of the test environment's CONTAINERS_* settings.
+  spec.env = {"CONTAINERS_CONF=" + dir_ + "/containers.conf",
+              "CONTAINERS_STORAGE_CONF=" + dir_ + "/storage.conf"};
   for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "CONTAINERS_", 11) != 0) env.emplace_back(*e);
+    if (std::strncmp(*e, "CONTAINERS_", 11) != 0) spec.env->emplace_back(*e);
   }
-  std::vector<char*> args, envp;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string log_path = dir_ + "/podman.log";
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0)
-    return Error(ErrorCode::Internal, std::string("cannot fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the test, however that ends
-    if (::getppid() != parent) ::_exit(1);
-    ::setpgid(0, 0);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out >= 0) {
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-    }
-    ::chdir(dir_.c_str());
-    ::execvpe(args[0], args.data(), envp.data());
-    ::_exit(127);
-  }
-  pid_ = pid;
+  spec.log = dir_ + "/podman.log";
+  spec.cwd = dir_;
+  spec.own_process_group = true;  // its conmon and runc children go with it
+  auto pid = spawnDaemon(spec);
+  if (!pid.ok()) return pid.error().context("cannot start podman system service");
+  pid_ = *pid;
   return Ok();
 }
 
@@ -122,14 +99,7 @@ void PodmanService::stop() {
   if (pid_ > 0) {
     // Containers first, while the service's storage is whole.
     (void)podman("rm -af -t 0");
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    if (!waitUntil([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, 10s)) {
-      ::kill(-pid_, SIGKILL);
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-    }
-    pid_ = -1;
+    (void)stopDaemon(pid_, 10s);
   }
   // Overlay and shm mounts podman left under the folder, deepest first.
   (void)runCommand("grep -F " + shellQuote(" " + dir_ + "/") +

@@ -1,3 +1,5 @@
+// The sandbox of sandbox.h (private network namespace, its own Open vSwitch, hosts), the shell
+// commands the tests run, and the daemons the harness starts (spawnDaemon, stopDaemon).
 #include "harness/sandbox.h"
 
 #include <dirent.h>
@@ -189,6 +191,60 @@ CommandResult runCommand(const std::string& command, std::chrono::milliseconds t
   return result;
 }
 
+Result<pid_t> spawnDaemon(const DaemonSpec& spec) {
+  if (spec.argv.empty()) return Error(ErrorCode::InvalidArgument, "cannot start a daemon: no argv");
+  std::vector<char*> args;
+  for (const auto& a : spec.argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> envp;
+  if (spec.env) {
+    for (const auto& e : *spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+  }
+  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return errnoError("cannot fork for " + spec.argv[0], errno);
+  if (pid == 0) {
+    emergency.armed = 0;  // the sandbox is the parent's to clean up
+    // Dies with the test process, however that ends.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    if (spec.own_process_group) ::setpgid(0, 0);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    int out = ::open(spec.log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out >= 0) {
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+    }
+    if (cwd != nullptr && ::chdir(cwd) != 0) ::_exit(126);
+    if (spec.env) {
+      ::execvpe(args[0], args.data(), envp.data());
+    } else {
+      ::execvp(args[0], args.data());
+    }
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool stopDaemon(pid_t& pid, std::chrono::milliseconds grace) {
+  if (pid <= 0) return true;
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  const bool stopped = waitUntil([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, grace);
+  if (!stopped) {
+    // Its group too when it leads one (a group's id is its leader's pid, and the kernel does not
+    // reuse the pid of a live group, so -pid hits nothing else).
+    ::kill(-pid, SIGKILL);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  pid = -1;
+  return stopped;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sandbox
 
@@ -237,43 +293,12 @@ std::string Sandbox::hostNetns(const std::string& name) const {
   return kNetnsPrefix + std::to_string(::getpid()) + "-" + name;
 }
 
-Result<pid_t> Sandbox::spawnDaemon(const std::vector<std::string>& argv, const std::string& log) {
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0)
-    return Error(ErrorCode::Internal, std::string("cannot fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    emergency.armed = 0;  // the sandbox is the parent's to clean up
-    // Dies with the test process, however that ends.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out >= 0) {
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
+void Sandbox::stopOvsDaemon(pid_t& pid, const char* name) {
+  const pid_t was = pid;
+  if (!stopDaemon(pid, 5s)) {
+    std::fprintf(stderr, "sandbox: %s (pid %d) did not stop on SIGTERM; killed it\n", name,
+                 static_cast<int>(was));
   }
-  return pid;
-}
-
-void Sandbox::stopDaemon(pid_t& pid, const char* name) {
-  if (pid <= 0) return;
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  bool gone = waitUntil([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 5s);
-  if (!gone) {
-    std::fprintf(stderr, "sandbox: %s did not stop on SIGTERM; killing it\n", name);
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-  }
-  pid = -1;
 }
 
 Result<void> Sandbox::start() {
@@ -328,10 +353,15 @@ Result<void> Sandbox::start() {
 }
 
 Result<void> Sandbox::startOvsdbServer() {
-  auto ovsdb = spawnDaemon({"ovsdb-server", dir_ + "/conf.db", "--remote=punix:" + dbSocket(),
-                            "--remote=db:Open_vSwitch,Open_vSwitch,manager_options", "--pidfile",
-                            "--log-file=" + dir_ + "/ovsdb-server.log"},
-                           dir_ + "/ovsdb-server.out");
+  DaemonSpec spec;
+  spec.argv = {"ovsdb-server",
+               dir_ + "/conf.db",
+               "--remote=punix:" + dbSocket(),
+               "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+               "--pidfile",
+               "--log-file=" + dir_ + "/ovsdb-server.log"};
+  spec.log = dir_ + "/ovsdb-server.out";
+  auto ovsdb = spawnDaemon(spec);
   if (!ovsdb.ok()) return std::move(ovsdb).error();
   ovsdb_pid_ = *ovsdb;
   emergency.pids[0] = ovsdb_pid_;
@@ -347,9 +377,11 @@ Result<void> Sandbox::startOvsdbServer() {
 }
 
 Result<void> Sandbox::startVswitchd() {
-  auto vswitchd = spawnDaemon({"ovs-vswitchd", "unix:" + dbSocket(), "--pidfile",
-                               "--log-file=" + dir_ + "/ovs-vswitchd.log"},
-                              dir_ + "/ovs-vswitchd.out");
+  DaemonSpec spec;
+  spec.argv = {"ovs-vswitchd", "unix:" + dbSocket(), "--pidfile",
+               "--log-file=" + dir_ + "/ovs-vswitchd.log"};
+  spec.log = dir_ + "/ovs-vswitchd.out";
+  auto vswitchd = spawnDaemon(spec);
   if (!vswitchd.ok()) return std::move(vswitchd).error();
   vswitchd_pid_ = *vswitchd;
   emergency.pids[1] = vswitchd_pid_;
@@ -382,21 +414,21 @@ Result<void> Sandbox::startVswitchd() {
 }
 
 Result<void> Sandbox::restartVswitchd() {
-  stopDaemon(vswitchd_pid_, "ovs-vswitchd");
+  stopOvsDaemon(vswitchd_pid_, "ovs-vswitchd");
   emergency.pids[1] = -1;
   return startVswitchd();
 }
 
 Result<void> Sandbox::restartOvsdbServer() {
-  stopDaemon(ovsdb_pid_, "ovsdb-server");
+  stopOvsDaemon(ovsdb_pid_, "ovsdb-server");
   emergency.pids[0] = -1;
   return startOvsdbServer();
 }
 
 void Sandbox::stop() {
-  stopDaemon(vswitchd_pid_, "ovs-vswitchd");
+  stopOvsDaemon(vswitchd_pid_, "ovs-vswitchd");
   emergency.pids[1] = -1;
-  stopDaemon(ovsdb_pid_, "ovsdb-server");
+  stopOvsDaemon(ovsdb_pid_, "ovsdb-server");
   emergency.pids[0] = -1;
   auto hosts = hosts_;
   for (const auto& [name, ns] : hosts) (void)removeHost(name);

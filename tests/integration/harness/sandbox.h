@@ -28,6 +28,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,27 @@ CommandResult runCommand(const std::string& command, std::chrono::milliseconds t
 
 // Quotes a string for sh: 'it'\''s'.
 std::string shellQuote(const std::string& text);
+
+// How to start a daemon for a test (spawnDaemon).
+struct DaemonSpec {
+  std::vector<std::string> argv;  // argv[0]: a path, or a name searched in PATH
+  std::string log;                // stdout and stderr are appended to it (created 0644)
+  // The daemon's whole environment ("NAME=value" each); unset: the test process's.
+  std::optional<std::vector<std::string>> env;
+  std::string cwd;                 // empty: the test process's working directory
+  bool own_process_group = false;  // a group of its own, which stopDaemon kills with it
+};
+
+// Forks and execs a daemon (ovsdb-server, libvirtd, podman's API service...) that dies with the
+// test process however that ends (parent-death SIGKILL), stdin on /dev/null. Everything the child
+// needs is prepared before fork(): it only makes async-signal-safe calls. Returns its pid; the
+// caller may waitpid() it (to see it exit at start) and stops it with stopDaemon.
+Result<pid_t> spawnDaemon(const DaemonSpec& spec);
+
+// Stops a daemon of spawnDaemon: SIGTERM, then, when it has not exited within `grace`, SIGKILL to
+// it and to its own process group if it has one; reaps it and sets `pid` to -1. Returns whether
+// it exited on SIGTERM. Nothing to do (true) when `pid` <= 0.
+bool stopDaemon(pid_t& pid, std::chrono::milliseconds grace);
 
 class Sandbox {
  public:
@@ -110,8 +132,7 @@ class Sandbox {
   Result<void> startOvsdbServer();
   Result<void> startVswitchd();
   void stop();
-  Result<pid_t> spawnDaemon(const std::vector<std::string>& argv, const std::string& log);
-  void stopDaemon(pid_t& pid, const char* name);
+  void stopOvsDaemon(pid_t& pid, const char* name);
 
   std::string dir_;
   std::string rundir_;
