@@ -81,7 +81,7 @@ struct GraphNetworkPlan {
   std::vector<SapPortPlan> sap_ports;                 // SAPs on the graph-LSI, in graph order
   // Stable numbers, kept across updates: an SF's number names its ports ("cg<graph>s<n>p<port>"),
   // a flowrule's number (from 1) is the low half of its rules' cookies.
-  std::map<std::string, uint32_t> sf_numbers;        // SF id -> number (0-based)
+  std::map<std::string, uint32_t> sf_numbers;  // SF id -> number (0-based)
   // (SF id, port id) -> the port's number within its SF ("p<n>"): its index at first, kept while
   // the SF keeps its number, so that a port plugged into or unplugged from a running function
   // leaves its other ports' names alone.

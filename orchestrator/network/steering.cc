@@ -23,9 +23,9 @@ Result<Side> sideOf(const graph::Graph& graph, const graph::PortRef& port) {
     case graph::SapType::InternalPort:
       break;
   }
-  return Error(ErrorCode::InvalidArgument,
-               "SAP " + sap->id +
-                   " is of type internal-port, which only a graph template's graph may have");
+  return Error(
+      ErrorCode::InvalidArgument,
+      "SAP " + sap->id + " is of type internal-port, which only a graph template's graph may have");
 }
 
 Result<VlinkPlan> createVlinks(const graph::Graph& graph, const VlinkPlan* previous) {

@@ -26,7 +26,6 @@ BOOST_TEST_GLOBAL_FIXTURE(SandboxFixture);
 
 namespace {
 
-
 // One bridge SF, and the four rules of a chain through it (priority 1, any traffic).
 std::string bridgeSf(const std::string& id, const std::string& name = "bridge") {
   return R"({ "id": ")" + id + R"(", "name": ")" + name +
