@@ -47,31 +47,8 @@ using namespace corch::test;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-namespace {
-
 // The guest is built (downloaded) before the sandbox exists: the sandbox's namespace has no route
-// to the package mirror. Global fixtures are set up in the order they are declared.
-std::string& guestDir() {
-  static std::string dir;
-  return dir;
-}
-std::string& guestError() {
-  static std::string error;
-  return error;
-}
-struct GuestFixture {
-  GuestFixture() {
-    auto g = buildGuest();
-    if (g.ok()) {
-      guestDir() = *g;
-    } else {
-      guestError() = g.error().message();
-    }
-  }
-};
-
-}  // namespace
-
+// to the package mirror.
 BOOST_TEST_GLOBAL_FIXTURE(GuestFixture);
 BOOST_TEST_GLOBAL_FIXTURE(SandboxFixture);
 
@@ -103,8 +80,8 @@ struct World {
   virConnectPtr conn = nullptr;  // the test's own look at libvirt: live XML, domain lists
 
   World() {
-    BOOST_REQUIRE_MESSAGE(guestError().empty(), guestError());
-    guest = guestDir();
+    BOOST_REQUIRE_MESSAGE(GuestFixture::error().empty(), GuestFixture::error());
+    guest = GuestFixture::dir();
     auto t0 = Clock::now();
     auto d = Libvirtd::start((dir.path() / "libvirtd").string());
     BOOST_REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));

@@ -25,6 +25,7 @@
 
 namespace fs = std::filesystem;
 using corch::test::DemoNode;
+using corch::test::GuestFixture;
 using corch::test::Libvirtd;
 using corch::test::PodmanService;
 using corch::test::Sandbox;
@@ -32,30 +33,8 @@ using corch::test::SandboxFixture;
 using corch::test::waitUntil;
 using namespace std::chrono_literals;
 
-namespace {
-
-// The guest is built (apt-get download) before the sandbox cuts the process off the network.
-std::string& guestDir() {
-  static std::string dir;
-  return dir;
-}
-std::string& guestError() {
-  static std::string error;
-  return error;
-}
-struct GuestFixture {
-  GuestFixture() {
-    auto g = corch::test::buildGuest();
-    if (g.ok()) {
-      guestDir() = *g;
-    } else {
-      guestError() = g.error().message();
-    }
-  }
-};
-
-}  // namespace
-
+// The guest is built (downloaded) before the sandbox exists: the sandbox's namespace has no route
+// to the package mirror.
 BOOST_TEST_GLOBAL_FIXTURE(GuestFixture);
 BOOST_TEST_GLOBAL_FIXTURE(SandboxFixture);
 
@@ -122,7 +101,8 @@ std::map<std::string, long> portCounters() {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(native_container_vm_and_dpdk_functions_in_one_chain) {
-  BOOST_REQUIRE_MESSAGE(guestError().empty(), "cannot build the guest: " + guestError());
+  BOOST_REQUIRE_MESSAGE(GuestFixture::error().empty(),
+                        "cannot build the guest: " + GuestFixture::error());
   auto& sb = Sandbox::get();
   auto podman = PodmanService::start("cm");
   BOOST_REQUIRE_MESSAGE(podman.ok(), (podman.ok() ? "" : podman.error().message()));
@@ -141,7 +121,8 @@ BOOST_AUTO_TEST_CASE(native_container_vm_and_dpdk_functions_in_one_chain) {
   const fs::path images = fs::path(node.dir()) / "images" / "bridge-vm";
   fs::create_directories(images);
   for (const char* file : {"vmlinuz", "initrd.img"}) {
-    fs::copy_file(fs::path(guestDir()) / file, images / file, fs::copy_options::overwrite_existing);
+    fs::copy_file(fs::path(GuestFixture::dir()) / file, images / file,
+                  fs::copy_options::overwrite_existing);
   }
   auto started = node.start();
   BOOST_REQUIRE_MESSAGE(started.ok(), (started.ok() ? "" : started.error().message()));

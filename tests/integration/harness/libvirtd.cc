@@ -160,4 +160,26 @@ Result<std::string> buildGuest() {
   return out;
 }
 
+namespace {
+std::string& guestDirStore() {
+  static std::string dir;
+  return dir;
+}
+std::string& guestErrorStore() {
+  static std::string error;
+  return error;
+}
+}  // namespace
+
+GuestFixture::GuestFixture() {
+  auto g = buildGuest();
+  if (g.ok()) {
+    guestDirStore() = *g;
+  } else {
+    guestErrorStore() = g.error().message();
+  }
+}
+const std::string& GuestFixture::dir() { return guestDirStore(); }
+const std::string& GuestFixture::error() { return guestErrorStore(); }
+
 }  // namespace corch::test

@@ -56,4 +56,15 @@ class Libvirtd {
 // namespace with no route out (a global fixture declared before SandboxFixture).
 Result<std::string> buildGuest();
 
+// A Boost.Test global fixture that builds the guest once, before the sandbox exists (global
+// fixtures are set up in the order they are declared):
+//   BOOST_TEST_GLOBAL_FIXTURE(GuestFixture);
+//   BOOST_TEST_GLOBAL_FIXTURE(SandboxFixture);
+// Tests then read dir(), or error() when the build failed.
+struct GuestFixture {
+  GuestFixture();
+  static const std::string& dir();
+  static const std::string& error();
+};
+
 }  // namespace corch::test
