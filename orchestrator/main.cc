@@ -162,16 +162,24 @@ int main(int argc, char** argv) {
   std::unique_ptr<compute::CpuScheduler> scheduler;
   if (auto topology = compute::readCpuTopology(); !topology) {
     CORCH_LOG(lg, Warn) << "no CPU pinning: " << topology.error().message();
-  } else if (auto made = compute::CpuScheduler::create(std::move(*topology)); !made) {
-    CORCH_LOG(lg, Warn) << "no CPU pinning: " << made.error().message();
   } else {
+    compute::SchedulerOptions scheduling;
+    scheduling.min_shared = config.min_shared_cpus;
+    if (config.reserved_cpus) {
+      auto reserved = compute::parseCpuList(*config.reserved_cpus);
+      if (!reserved) return fail("compute/reserved-cpus: " + reserved.error().message());
+      scheduling.reserved = std::move(*reserved);
+    }
+    auto made = compute::CpuScheduler::create(std::move(*topology), scheduling);
+    if (!made) return fail("compute/reserved-cpus: " + made.error().message());
     scheduler = std::move(*made);
     CORCH_LOG(lg, Info) << "CPU scheduler: " << scheduler->topology().cpus.size()
                         << " online CPU(s), reserved for the node: "
                         << compute::formatCpuList(scheduler->reservedCpus());
   }
-  node::NodeManager node(network, compute, **repository,
-                         node::NodeOptions{config.image_root, capacity, scheduler.get()});
+  node::NodeManager node(
+      network, compute, **repository,
+      node::NodeOptions{config.image_root, capacity, scheduler.get(), config.strict_pinning});
   if (auto started = node.start(); !started) return fail(started.error().message());
 
   rest::ServerOptions rest_options;

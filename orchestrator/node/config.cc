@@ -154,7 +154,26 @@ Result<Config> parseConfig(const std::string& text, Config c) {
   }
   if (doc.HasMember("compute")) {
     const Value& compute = doc["compute"];
-    CORCH_TRY(onlyKeys(compute, "/compute", {"drivers", "timeout-ms", "parallelism"}));
+    CORCH_TRY(onlyKeys(
+        compute, "/compute",
+        {"drivers", "timeout-ms", "parallelism", "reserved-cpus", "min-shared-cpus", "pinning"}));
+    if (compute.HasMember("reserved-cpus")) {
+      std::string list;
+      CONFIG_TRY_ASSIGN(list, getString(compute["reserved-cpus"], "/compute/reserved-cpus"));
+      c.reserved_cpus = list;
+    }
+    if (compute.HasMember("min-shared-cpus"))
+      CONFIG_TRY_ASSIGN(c.min_shared_cpus,
+                        getUint(compute["min-shared-cpus"], "/compute/min-shared-cpus", 4096));
+    if (compute.HasMember("pinning")) {
+      std::string pinning;
+      CONFIG_TRY_ASSIGN(pinning, getString(compute["pinning"], "/compute/pinning"));
+      if (pinning != "best-effort" && pinning != "strict") {
+        return fieldError("/compute/pinning",
+                          "is \"best-effort\" or \"strict\", not \"" + pinning + "\"");
+      }
+      c.strict_pinning = pinning == "strict";
+    }
     if (compute.HasMember("drivers")) {
       const Value& drivers = compute["drivers"];
       if (!drivers.IsObject())

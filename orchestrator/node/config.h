@@ -29,6 +29,12 @@ struct Config {
   std::map<std::string, DriverOptions> compute_drivers;
   uint32_t function_timeout_ms = 10000;
   unsigned start_parallelism = 8;
+  // CPU placement (compute/scheduler.h): CPUs kept for the node ("0-1"; unset: the scheduler's
+  // default), shared CPUs dedication always leaves, and whether a function that wants dedicated
+  // cores and finds none is refused (409) rather than run unpinned.
+  std::optional<std::string> reserved_cpus;
+  unsigned min_shared_cpus = 1;
+  bool strict_pinning = false;
 
   std::string repository;  // folder of templates (or a folder holding templates/)
   std::string image_root;  // default: the repository folder's parent

@@ -270,6 +270,7 @@ Result<compute::Placement> NodeManager::place(
     }
   }
   request.adjacency.assign(pairs.begin(), pairs.end());
+  request.best_effort = !options_.strict_pinning;
   return options_.scheduler->place(request);
 }
 

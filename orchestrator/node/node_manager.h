@@ -48,6 +48,8 @@ struct NodeOptions {
   resolver::Resources capacity;  // what the node offers to functions
   // Pins functions to CPUs (dedicated cores for DPDK and VM functions); none: nothing is pinned.
   compute::CpuScheduler* scheduler = nullptr;
+  // A function that wants dedicated cores and finds none: refused (409) instead of unpinned.
+  bool strict_pinning = false;
 };
 
 // The node's total resources as the kernel reports them (cores, MemTotal, disk of `path`).

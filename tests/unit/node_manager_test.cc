@@ -203,7 +203,8 @@ std::vector<std::string> sorted(const std::vector<TsRule>& rules) {
 }
 
 struct Node {
-  explicit Node(const std::string& vswitch_fail = "", double cores = 4) {
+  explicit Node(const std::string& vswitch_fail = "", double cores = 4,
+                compute::CpuScheduler* scheduler = nullptr, bool strict_pinning = false) {
     registerBuiltinDrivers(registry);
     DriverOptions vs_options;
     vs_options.values["fail"] = vswitch_fail;
@@ -217,6 +218,7 @@ struct Node {
     journal = journaling.get();
     drivers["native"] = std::move(journaling);
     fake_compute = drivers["native"].get();
+    drivers["dpdk"] = std::move(*registry.makeCompute("fake", {}));
     log_dir =
         std::filesystem::temp_directory_path() / ("corch-node-test-" + std::to_string(getpid()));
     network = std::make_unique<network::NetworkManager>(
@@ -227,7 +229,8 @@ struct Node {
                                                            "/tests/data/node/templates"));
     node = std::make_unique<node::NodeManager>(
         *network, *compute, *repository,
-        node::NodeOptions{"/nonexistent", resolver::Resources{cores, 1024, 1024}});
+        node::NodeOptions{"/nonexistent", resolver::Resources{cores, 1024, 1024}, scheduler,
+                          strict_pinning});
     BOOST_REQUIRE(node->start().ok());
   }
   ~Node() { std::filesystem::remove_all(log_dir); }
@@ -594,5 +597,71 @@ BOOST_AUTO_TEST_CASE(two_graphs_get_separate_lsis_and_cookies) {
   BOOST_TEST(rules->size() == 4u);
   for (const auto& r : *rules) BOOST_TEST((r.cookie >> 32) == 2u);
   BOOST_REQUIRE(n.node->deleteGraph("g2").ok());
+  n.expectEmpty();
+}
+
+// CPU placement (paper 5.3) on a node like this machine (two cores, no SMT): a DPDK function gets
+// the one CPU that may be dedicated (one stays shared), the next one runs unpinned and says why,
+// and deleting the first graph gives the CPU back.
+BOOST_AUTO_TEST_CASE(dpdk_functions_get_a_dedicated_cpu_and_give_it_back) {
+  auto topology = compute::readCpuTopology(std::string(CORCH_SOURCE_DIR) +
+                                           "/tests/data/cpu-topology/two-cores");
+  BOOST_REQUIRE(topology.ok());
+  auto scheduler = compute::CpuScheduler::create(*topology);
+  BOOST_REQUIRE(scheduler.ok());
+  Node n("", 4, scheduler->get());
+  // Each graph on its own priorities, so that their rules on LSI-0 do not collide.
+  auto graphNumber = [](int k) {
+    graph::Graph g = withSecondSf(chain(), "fwd", "forwarder");
+    for (auto& r : g.rules) r.priority = static_cast<uint16_t>(r.priority + 100 * k);
+    return g;
+  };
+  auto functionOf = [&](const std::string& id, const std::string& sf) {
+    auto status = n.node->graphStatus(id);
+    BOOST_REQUIRE(status.ok());
+    for (const auto& f : status->functions) {
+      if (f.sf_id == sf) return f;
+    }
+    BOOST_FAIL("no function " + sf + " in the status of " + id);
+    return node::FunctionStatus{};
+  };
+  BOOST_REQUIRE(n.node->putGraph("g1", graphNumber(1)).ok());
+  auto fwd = functionOf("g1", "fwd");
+  BOOST_TEST(fwd.type == "dpdk");
+  BOOST_TEST(fwd.cpus.size() == 1u);
+  BOOST_TEST(fwd.placement.starts_with("dedicated"), fwd.placement);
+  auto fw = functionOf("g1", "fw");
+  BOOST_TEST(fw.cpus.empty(), "a native function floats");
+
+  BOOST_REQUIRE(n.node->putGraph("g2", graphNumber(2)).ok());
+  auto second = functionOf("g2", "fwd");
+  BOOST_TEST(second.cpus.empty());
+  BOOST_TEST(second.placement.find("no free core") != std::string::npos, second.placement);
+
+  BOOST_REQUIRE(n.node->deleteGraph("g1").ok());
+  BOOST_REQUIRE(n.node->putGraph("g3", graphNumber(3)).ok());
+  BOOST_TEST(functionOf("g3", "fwd").cpus == fwd.cpus, "g1's CPU is free again");
+}
+
+// With strict pinning, a graph whose DPDK function finds no free core is refused (409) and
+// leaves nothing behind.
+BOOST_AUTO_TEST_CASE(strict_pinning_refuses_a_graph_without_a_free_core) {
+  auto topology = compute::readCpuTopology(std::string(CORCH_SOURCE_DIR) +
+                                           "/tests/data/cpu-topology/two-cores");
+  BOOST_REQUIRE(topology.ok());
+  auto scheduler = compute::CpuScheduler::create(*topology);
+  BOOST_REQUIRE(scheduler.ok());
+  Node n("", 4, scheduler->get(), /*strict_pinning=*/true);
+  graph::Graph g = withSecondSf(chain(), "fwd", "forwarder");
+  BOOST_REQUIRE(n.node->putGraph("g1", g).ok());
+  auto lsis = n.vswitch->listLsis();
+  for (auto& r : g.rules) r.priority = static_cast<uint16_t>(r.priority + 100);
+  auto refused = n.node->putGraph("g2", g);
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.error().code() == ErrorCode::ResourceExhausted));
+  BOOST_TEST(refused.error().message().find("dedicated") != std::string::npos,
+             refused.error().message());
+  BOOST_TEST((*n.vswitch->listLsis() == *lsis), "nothing of g2 was built");
+  BOOST_REQUIRE(n.node->deleteGraph("g1").ok());
   n.expectEmpty();
 }
