@@ -175,7 +175,9 @@ int main(int argc, char** argv) {
     scheduler = std::move(*made);
     CORCH_LOG(lg, Info) << "CPU scheduler: " << scheduler->topology().cpus.size()
                         << " online CPU(s), reserved for the node: "
-                        << compute::formatCpuList(scheduler->reservedCpus());
+                        << (scheduler->reservedCpus().empty()
+                                ? std::string("none")
+                                : compute::formatCpuList(scheduler->reservedCpus()));
   }
   node::NodeManager node(
       network, compute, **repository,

@@ -47,7 +47,10 @@ constexpr Command kCommands[] = {
     {"get", "get ID", "Prints the graph ID as deployed (SF-FG JSON).", 1},
     {"list", "list", "Lists the graphs with their state.", 0},
     {"delete", "delete ID", "Deletes the graph ID and everything it created.", 1},
-    {"status", "status ID", "Prints the state of the graph ID, and why it failed if it did.", 1},
+    {"status", "status ID",
+     "Prints the state of the graph ID, and why it failed if it did; then each function, its "
+     "template, driver and CPUs.",
+     1},
     {"log", "log ID SF", "Prints the log of the function SF of the graph ID.", 2},
     {"login", "login USER",
      "Logs in as USER and prints the token (and nothing else) for the other commands:\n"
@@ -378,6 +381,23 @@ int status(ApiClient& api, const std::string& id) {
                   Error(ErrorCode::Internal, "unexpected answer: " + response->body));
   }
   std::cout << describeStatus(doc) << "\n";
+  // Then one line per function: "  fw: firewall-nsf (native), CPUs 1 (dedicated 1 (NUMA 0))".
+  auto functions = doc.FindMember("functions");
+  if (functions != doc.MemberEnd() && functions->value.IsArray()) {
+    for (const auto& f : functions->value.GetArray()) {
+      std::string cpus;
+      auto list = f.FindMember("cpus");
+      if (f.IsObject() && list != f.MemberEnd() && list->value.IsArray()) {
+        for (const auto& c : list->value.GetArray()) {
+          if (c.IsUint()) cpus += (cpus.empty() ? "" : ",") + std::to_string(c.GetUint());
+        }
+      }
+      std::string placement = str(f, "placement");
+      std::cout << "  " << str(f, "sf") << ": " << str(f, "template") << " (" << str(f, "type")
+                << "), " << (cpus.empty() ? "no dedicated CPU" : "CPUs " + cpus)
+                << (placement.empty() ? "" : " (" + placement + ")") << "\n";
+    }
+  }
   return kOk;
 }
 
