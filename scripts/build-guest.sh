@@ -4,8 +4,11 @@
 #   OUTDIR/initrd.img  a busybox-static initramfs (cpio newc, gzip) whose /init is
 #                      sf-repository/images/bridge-vm/init, with the kernel modules it needs
 # Usage: scripts/build-guest.sh OUTDIR
-# Both packages come from the configured apt sources by `apt-get download` (nothing is installed).
-# The outputs are cached: nothing is done when both files exist and are newer than the init script.
+# The kernel comes from the configured apt sources by `apt-get download` (nothing is installed);
+# busybox is the host's /bin/busybox when the busybox-static package is installed (install-deps.sh
+# installs it), else downloaded too. Downloads are retried. The outputs are cached: nothing is done
+# when both files exist and are newer than the init script. `make build` (install-deps.sh) builds
+# the guest into .cache/guest while it has the network, so the tests need none.
 set -eu
 
 out=${1:?usage: build-guest.sh OUTDIR}
@@ -24,10 +27,26 @@ trap 'rm -rf "$work"' EXIT INT TERM
 kpkg=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n1)
 [ -n "$kpkg" ] || { echo "build-guest: cannot find the cloud kernel package" >&2; exit 1; }
 cd "$work"
-apt-get download -q -o APT::Sandbox::User=root "$kpkg-unsigned" busybox-static >/dev/null
-mkdir kernel bb
+fetch="$kpkg-unsigned"
+if dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed"; then
+  mkdir -p bb/bin && cp /bin/busybox bb/bin/busybox
+else
+  fetch="$fetch busybox-static"
+fi
+# A registry that is briefly unreachable (seen: "Temporary failure resolving") gets three more tries.
+tries=0
+# shellcheck disable=SC2086
+until apt-get download -q -o APT::Sandbox::User=root $fetch >"$work/apt.log" 2>&1; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge 4 ]; then
+    cat "$work/apt.log" >&2
+    exit 100
+  fi
+  sleep $((tries * 5))
+done
+mkdir kernel
 dpkg-deb -x linux-image-*.deb kernel
-dpkg-deb -x busybox-static_*.deb bb
+[ -x bb/bin/busybox ] || dpkg-deb -x busybox-static_*.deb bb
 kver=$(ls kernel/lib/modules | head -n1)
 moddir=kernel/lib/modules/$kver
 

@@ -1,5 +1,5 @@
-// Integration tests of the 'dpdk' compute driver with the real dpdk-testpmd (Debian package dpdk),
-// as root, inside the sandbox's private network namespace:
+// Integration tests of the 'dpdk' compute driver with the real dpdk-testpmd (Debian package
+// dpdk-dev), as root, inside the sandbox's private network namespace:
 //  - the driver directly: two host namespaces joined to testpmd's two af_packet ports by veth
 //    pairs; ping crosses testpmd's io forwarding (ARP included); a fresh driver (a restarted
 //    corchd) stops and destroys it; stop and destroy are idempotent; nothing is left (namespace,

@@ -219,6 +219,12 @@ class DpdkDriver final : public ComputeDriver {
     const Machine machine{hugepages_ && hugepagesFree(memoryMb(sf)), allowedCpus()};
     platform::ProcessSpec spec;
     spec.argv = {"setsid", "--fork"};
+    // Its output goes to a file, so stdio buffers it in 4 KiB blocks: testpmd's forwarding banner
+    // (what readiness waits for) would sit in the buffer until an hour's statistics fill it.
+    // stdbuf (coreutils) makes a dynamically linked program's stdout line-buffered.
+    if (platform::findExecutable("stdbuf", path_var_)) {
+      spec.argv.insert(spec.argv.end(), {"stdbuf", "-oL", "-eL"});
+    }
     for (auto& arg : commandLine(sf, *engine, *prog, machine)) spec.argv.push_back(std::move(arg));
     spec.env = {{"PATH", path_var_}};
     spec.netns_fd = ns_fd->get();
@@ -285,8 +291,9 @@ class DpdkDriver final : public ComputeDriver {
       return Error(ErrorCode::NotFound, "the DPDK program " + name + " is not an executable file");
     }
     if (auto found = platform::findExecutable(name, path_var_)) return *found;
-    return Error(ErrorCode::NotFound, "the DPDK program " + name + " is not in PATH " + path_var_ +
-                                          " (Debian package dpdk)");
+    return Error(ErrorCode::NotFound,
+                 "the DPDK program " + name + " is not in PATH " + path_var_ +
+                     " (Debian 12: package dpdk-dev, or dpdk before 22.11.11)");
   }
 
   // The program of a function (see the top of this file).

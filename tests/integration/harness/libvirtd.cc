@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -149,7 +150,9 @@ void Libvirtd::stop() {
 }
 
 Result<std::string> buildGuest() {
-  const std::string out = std::string(CORCH_BINARY_DIR) + "/guest";
+  const char* env = std::getenv("CORCH_GUEST_DIR");
+  const std::string out =
+      env != nullptr && *env != '\0' ? env : std::string(CORCH_SOURCE_DIR) + "/.cache/guest";
   auto r = runCommand(shellQuote(std::string(CORCH_SOURCE_DIR) + "/scripts/build-guest.sh") + " " +
                           shellQuote(out) + " 2>&1",
                       300s);

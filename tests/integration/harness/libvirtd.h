@@ -50,9 +50,10 @@ class Libvirtd {
   pid_t pid_ = -1;  // unshare, then libvirtd (exec)
 };
 
-// Builds the guest of the bridge-vm image with scripts/build-guest.sh into
-// CORCH_BINARY_DIR/guest (cached there: later calls return at once) and returns that folder.
-// It downloads packages with apt-get: call it before the sandbox moves the process into a
+// Builds the guest of the bridge-vm image with scripts/build-guest.sh into $CORCH_GUEST_DIR, by
+// default <source>/.cache/guest (cached there and shared by every build folder: `make build`
+// already made it, and later calls return at once) and returns that folder. When it is not built
+// yet it downloads packages with apt-get: call it before the sandbox moves the process into a
 // namespace with no route out (a global fixture declared before SandboxFixture).
 Result<std::string> buildGuest();
 
