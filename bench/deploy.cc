@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cpprest/http_client.h>
+#include <boost/asio/ssl/context.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -364,13 +365,17 @@ class RestClient {
     double sent_at = 0;  // epoch ms, to place corchd's log lines
   };
 
-  explicit RestClient(const std::string& url) : client_(url, config()) {}
+  // corchd's HTTPS certificate (`ca_cert`, empty for plain HTTP) and the token of its admin
+  // (test/harness/corchd.h makes both).
+  RestClient(const std::string& url, std::string token, const std::string& ca_cert)
+      : token_(std::move(token)), client_(url, config(ca_cert)) {}
 
   Result<Answer> send(const web::http::method& method, const std::string& path,
                       const std::string& body = "") {
     web::http::http_request request(method);
     request.set_request_uri(path);
     if (!body.empty()) request.set_body(body, "application/json");
+    if (!token_.empty()) request.headers().add("X-Auth-Token", token_);
     Answer answer;
     answer.sent_at = epochMs();
     auto t0 = Clock::now();
@@ -386,11 +391,16 @@ class RestClient {
   }
 
  private:
-  static web::http::client::http_client_config config() {
+  static web::http::client::http_client_config config(const std::string& ca_cert) {
     web::http::client::http_client_config c;
     c.set_timeout(std::chrono::seconds(600));  // a 100-SF graph takes seconds, not minutes
+    if (!ca_cert.empty()) {
+      c.set_ssl_context_callback(
+          [ca_cert](boost::asio::ssl::context& ctx) { ctx.load_verify_file(ca_cert); });
+    }
     return c;
   }
+  std::string token_;
   web::http::client::http_client client_;
 };
 
@@ -720,7 +730,7 @@ class Bench {
     corchd_.emplace(std::move(*corchd));
     g_corchd_pid = corchd_->pid();
     phys_ = phys;
-    rest_ = std::make_unique<RestClient>(corchd_->url());
+    rest_ = std::make_unique<RestClient>(corchd_->url(), corchd_->token(), corchd_->caCert());
 
     auto floor = Floor::create(sb_, phys[2], phys[3]);
     if (!floor.ok()) return std::move(floor).error();

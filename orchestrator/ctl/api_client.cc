@@ -10,6 +10,7 @@
 #include <rapidjson/document.h>
 
 #include <cpprest/http_client.h>
+#include <boost/asio/ssl/context.hpp>
 
 namespace corch::ctl {
 namespace {
@@ -69,7 +70,8 @@ ApiClient::ApiClient(std::string base_url, std::unique_ptr<Impl> impl)
 ApiClient::~ApiClient() = default;
 
 Result<std::unique_ptr<ApiClient>> ApiClient::create(const std::string& base_url,
-                                                     std::chrono::seconds timeout) {
+                                                     std::chrono::seconds timeout,
+                                                     const TlsClientOptions& tls) {
   try {
     web::uri uri(base_url);
     if ((uri.scheme() != "http" && uri.scheme() != "https") || uri.host().empty()) {
@@ -78,6 +80,18 @@ Result<std::unique_ptr<ApiClient>> ApiClient::create(const std::string& base_url
     }
     http::client::http_client_config config;
     config.set_timeout(timeout);
+    if (uri.scheme() == "https") {
+      config.set_validate_certificates(!tls.insecure);
+      if (!tls.ca_file.empty() && !tls.insecure) {
+        if (::access(tls.ca_file.c_str(), R_OK) != 0) {
+          return Error(ErrorCode::InvalidArgument, "cannot read the CA certificate " + tls.ca_file +
+                                                       ": " + std::strerror(errno));
+        }
+        // Added to the system's authorities, which cpprest loads before calling this.
+        config.set_ssl_context_callback(
+            [file = tls.ca_file](boost::asio::ssl::context& ctx) { ctx.load_verify_file(file); });
+      }
+    }
     std::string shown = base_url;
     while (!shown.empty() && shown.back() == '/') shown.pop_back();
     return std::unique_ptr<ApiClient>(new ApiClient(shown, std::make_unique<Impl>(uri, config)));
@@ -108,6 +122,13 @@ Result<Response> ApiClient::call(std::string_view method, const std::string& pat
                                            " " + path + "): timed out");
     }
     std::string why = e.what();
+    // A handshake refused for the server's certificate: say what to do about it.
+    if (why.find("certificate verify failed") != std::string::npos ||
+        why.find("handshake") != std::string::npos) {
+      why +=
+          " (is corchd's certificate trusted? give it with --cacert FILE or $CORCH_CACERT; "
+          "make run's is run/state/tls/cert.pem)";
+    }
     if (code == std::errc::host_unreachable) {
       if (std::string probed = whyUnreachable(impl_->base); !probed.empty()) why = probed;
     }

@@ -19,12 +19,21 @@ struct Response {
   std::string body;
 };
 
+// How an https URL's server is verified: against the system's certificate authorities plus
+// `ca_file` (a PEM file: corchd's self-signed certificate, say), its name or address checked
+// against the certificate (RFC 2818); `insecure` verifies nothing (testing only).
+struct TlsClientOptions {
+  std::string ca_file;
+  bool insecure = false;
+};
+
 class ApiClient {
  public:
-  // `base_url` is "http://host:port" (a path prefix is kept). InvalidArgument if it is not an
-  // http or https URL.
+  // `base_url` is "https://host:port" or "http://..." (a path prefix is kept). InvalidArgument
+  // if it is not an http or https URL, or if `tls.ca_file` cannot be read.
   static Result<std::unique_ptr<ApiClient>> create(const std::string& base_url,
-                                                   std::chrono::seconds timeout);
+                                                   std::chrono::seconds timeout,
+                                                   const TlsClientOptions& tls = {});
   ~ApiClient();
 
   // Sends one request; `path` is already percent-encoded ("/graphs/g1"). A body is sent as

@@ -1,6 +1,11 @@
 // corchctl: the command-line client of corchd's northbound REST API (DESIGN sections 5 and 10).
-// With authentication on in corchd, `corchctl login USER` gets a token, which the other commands
-// send as X-Auth-Token (--token, or $CORCH_TOKEN).
+// corchd needs a token: `corchctl login USER` gets one, which the other commands send as
+// X-Auth-Token (--token, or $CORCH_TOKEN, or the session `login --save` wrote). corchd serves
+// HTTPS, usually with a self-signed certificate: --cacert FILE (or $CORCH_CACERT) trusts it.
+//
+// The session file ($CORCH_SESSION, default ~/.config/corch/session.json, mode 0600) holds
+// {"url", "token", "cacert"}: the defaults of a later corchctl when neither a flag nor the
+// environment sets them, the token only for the URL it was issued by.
 //
 // Exit status: 0 success, 1 the request failed (the server answered an error, or could not be
 // reached, or a local file could not be read), 2 the command line is wrong.
@@ -10,8 +15,10 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -20,6 +27,7 @@
 #include <vector>
 
 #include "ctl/api_client.h"
+#include "security/atomic_file.h"
 #include "security/secret_input.h"
 
 namespace corch::ctl {
@@ -29,14 +37,15 @@ constexpr int kOk = 0;
 constexpr int kFailed = 1;
 constexpr int kUsage = 2;
 
-constexpr const char* kDefaultUrl = "http://127.0.0.1:8080";
+constexpr const char* kDefaultUrl = "https://127.0.0.1:8080";
 constexpr int kDefaultTimeoutSeconds = 300;
 
 struct Command {
   const char* name;
   const char* synopsis;  // after "corchctl [options] "
   const char* summary;
-  size_t args;  // positional arguments after the command name
+  size_t args;            // positional arguments after the command name (at least, if variadic)
+  bool variadic = false;  // more may follow
 };
 
 constexpr Command kCommands[] = {
@@ -52,11 +61,24 @@ constexpr Command kCommands[] = {
      "template, driver and CPUs.",
      1},
     {"log", "log ID SF", "Prints the log of the function SF of the graph ID.", 2},
-    {"login", "login USER",
+    {"login", "login USER [--save]",
      "Logs in as USER and prints the token (and nothing else) for the other commands:\n"
      "  export CORCH_TOKEN=$(corchctl login admin)\n"
-     "The password is read from stdin (asked, without echo, on a terminal).",
+     "The password is read from stdin (asked, without echo, on a terminal). With --save, the\n"
+     "URL, token and --cacert are also written to the session file ($CORCH_SESSION, default\n"
+     "~/.config/corch/session.json, 0600), which later commands read.",
      1},
+    {"user", "user list | user add NAME ROLE | user delete NAME | user groups NAME [GROUP...]",
+     "Manages corchd's users (admins only). add reads the new user's password from stdin;\n"
+     "ROLE is admin, operator or user. groups sets every group NAME belongs to.",
+     1, true},
+    {"group", "group list | group set NAME [USER...] | group delete NAME",
+     "Manages corchd's groups (admins only): set creates or replaces a group with its members.", 1,
+     true},
+    {"grant", "grant ID [user:NAME | group:NAME ...]",
+     "Sets who may read the graph ID besides operators and admins (none: nobody), and prints\n"
+     "it. 'corchctl grant ID' alone with --show prints it unchanged.",
+     1, true},
 };
 
 const Command* findCommand(const std::string& name) {
@@ -68,14 +90,18 @@ const Command* findCommand(const std::string& name) {
 
 std::string generalUsage() {
   std::ostringstream out;
-  out << "usage: corchctl [--url URL] [--token TOKEN] [--timeout SECONDS] COMMAND [ARGS]\n\n"
+  out << "usage: corchctl [--url URL] [--token TOKEN] [--cacert FILE | --insecure] [--timeout "
+         "SECONDS]\n                COMMAND [ARGS]\n\n"
       << "Commands:\n";
   for (const auto& c : kCommands) out << "  " << c.synopsis << "\n";
   out << "\nOptions:\n"
       << "  --url URL          corchd's REST API (default: $CORCH_URL, else " << kDefaultUrl
       << ")\n"
       << "  --token TOKEN      a token from 'corchctl login', sent as X-Auth-Token (default:\n"
-      << "                     $CORCH_TOKEN); needed when corchd has authentication on\n"
+      << "                     $CORCH_TOKEN, else the saved session's)\n"
+      << "  --cacert FILE      trust corchd's certificate in FILE (PEM; default: $CORCH_CACERT,\n"
+      << "                     else the saved session's); make run's is run/state/tls/cert.pem\n"
+      << "  --insecure         do not verify corchd's certificate (testing only)\n"
       << "  --timeout SECONDS  how long to wait for an answer (default " << kDefaultTimeoutSeconds
       << ")\n"
       << "  -h, --help         this help; 'corchctl COMMAND --help' for one command\n\n"
@@ -90,6 +116,10 @@ std::string commandUsage(const Command& c) {
 struct Invocation {
   std::string url;
   std::string token;
+  std::string cacert;
+  bool insecure = false;
+  bool save = false;  // login --save
+  bool show = false;  // grant --show
   int timeout_seconds = kDefaultTimeoutSeconds;
   bool help = false;
   std::optional<std::string> id_option;  // deploy --id
@@ -103,11 +133,41 @@ struct UsageError {
   const Command* command = nullptr;
 };
 
+std::string sessionFile() {
+  const char* env = std::getenv("CORCH_SESSION");
+  if (env && *env) return env;
+  const char* config = std::getenv("XDG_CONFIG_HOME");
+  if (config && *config) return std::string(config) + "/corch/session.json";
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.config/corch/session.json";
+}
+
+struct Session {
+  std::string url, token, cacert;
+};
+
+// The saved session, if there is a readable one.
+std::optional<Session> readSession() {
+  std::ifstream in(sessionFile());
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  rapidjson::Document doc;
+  doc.Parse(text.str().c_str());
+  if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+  Session session;
+  for (auto [key, target] :
+       {std::pair{"url", &session.url}, {"token", &session.token}, {"cacert", &session.cacert}}) {
+    if (doc.HasMember(key) && doc[key].IsString()) *target = doc[key].GetString();
+  }
+  return session;
+}
+
 std::optional<UsageError> parseArgs(int argc, char** argv, Invocation& inv) {
   const char* env_url = std::getenv("CORCH_URL");
-  inv.url = env_url && *env_url ? env_url : kDefaultUrl;
   const char* env_token = std::getenv("CORCH_TOKEN");
-  inv.token = env_token ? env_token : "";
+  const char* env_cacert = std::getenv("CORCH_CACERT");
+  std::optional<std::string> flag_url, flag_token, flag_cacert;
   std::vector<std::string> positional;
   bool options_done = false;
   std::optional<std::string> id_option;
@@ -125,6 +185,18 @@ std::optional<UsageError> parseArgs(int argc, char** argv, Invocation& inv) {
       inv.help = true;
       continue;
     }
+    if (arg == "--insecure" || arg == "-k") {
+      inv.insecure = true;
+      continue;
+    }
+    if (arg == "--save") {
+      inv.save = true;
+      continue;
+    }
+    if (arg == "--show") {
+      inv.show = true;
+      continue;
+    }
     // Options with a value: "--name VALUE" or "--name=VALUE".
     std::string name = arg, value;
     bool has_value = false;
@@ -133,7 +205,8 @@ std::optional<UsageError> parseArgs(int argc, char** argv, Invocation& inv) {
       value = arg.substr(eq + 1);
       has_value = true;
     }
-    if (name != "--url" && name != "--timeout" && name != "--id" && name != "--token") {
+    if (name != "--url" && name != "--timeout" && name != "--id" && name != "--token" &&
+        name != "--cacert") {
       return UsageError{"unknown option '" + arg + "'"};
     }
     if (!has_value) {
@@ -141,9 +214,11 @@ std::optional<UsageError> parseArgs(int argc, char** argv, Invocation& inv) {
       value = argv[++i];
     }
     if (name == "--url") {
-      inv.url = value;
+      flag_url = value;
     } else if (name == "--token") {
-      inv.token = value;
+      flag_token = value;
+    } else if (name == "--cacert") {
+      flag_cacert = value;
     } else if (name == "--timeout") {
       char* end = nullptr;
       long seconds = std::strtol(value.c_str(), &end, 10);
@@ -155,6 +230,20 @@ std::optional<UsageError> parseArgs(int argc, char** argv, Invocation& inv) {
       id_option = value;
     }
   }
+  // Flags, then the environment, then the saved session (its token only for its own URL).
+  std::optional<Session> session = readSession();
+  inv.url = flag_url                           ? *flag_url
+            : env_url && *env_url              ? env_url
+            : session && !session->url.empty() ? session->url
+                                               : kDefaultUrl;
+  inv.token = flag_token                           ? *flag_token
+              : env_token                          ? env_token
+              : session && session->url == inv.url ? session->token
+                                                   : "";
+  inv.cacert = flag_cacert                 ? *flag_cacert
+               : env_cacert && *env_cacert ? env_cacert
+               : session                   ? session->cacert
+                                           : "";
   if (positional.empty()) {
     if (inv.help) return std::nullopt;
     return UsageError{"no command given"};
@@ -163,8 +252,10 @@ std::optional<UsageError> parseArgs(int argc, char** argv, Invocation& inv) {
   if (!inv.command) return UsageError{"unknown command '" + positional[0] + "'"};
   if (inv.help) return std::nullopt;
   inv.args.assign(positional.begin() + 1, positional.end());
-  if (inv.args.size() != inv.command->args) {
+  if (inv.command->variadic ? inv.args.size() < inv.command->args
+                            : inv.args.size() != inv.command->args) {
     return UsageError{std::string(inv.command->name) + ": expected " +
+                          std::string(inv.command->variadic ? "at least " : "") +
                           std::to_string(inv.command->args) + " argument(s), got " +
                           std::to_string(inv.args.size()),
                       inv.command};
@@ -199,7 +290,8 @@ int failed(const std::string& what, const Response& response, bool login_hint = 
   }
   std::cerr << "corchctl: " << what << ": " << indented << "\n";
   if (response.status == 401 && login_hint) {
-    std::cerr << "  (log in first: export CORCH_TOKEN=$(corchctl login USER), or --token)\n";
+    std::cerr << "  (log in first: corchctl login USER --save, or export "
+                 "CORCH_TOKEN=$(corchctl login USER), or --token)\n";
   }
   return kFailed;
 }
@@ -411,7 +503,31 @@ int log(ApiClient& api, const std::string& id, const std::string& sf) {
   return kOk;
 }
 
-int login(ApiClient& api, const std::string& user) {
+// Writes the session file (0600, atomically, its folder 0700).
+Result<void> saveSession(const Invocation& inv, const std::string& token) {
+  std::error_code ec;
+  // Absolute, so that the session works from any folder.
+  std::string cacert = inv.cacert;
+  if (!cacert.empty()) cacert = std::filesystem::absolute(cacert, ec).string();
+  rapidjson::StringBuffer buf;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(buf);
+  writer.StartObject();
+  for (auto [key, value] : {std::pair{"url", &inv.url}, {"token", &token}, {"cacert", &cacert}}) {
+    writer.Key(key);
+    writer.String(value->c_str());
+  }
+  writer.EndObject();
+  std::string file = sessionFile();
+  std::filesystem::path folder = std::filesystem::path(file).parent_path();
+  if (!folder.empty() && !std::filesystem::exists(folder)) {
+    std::filesystem::create_directories(folder, ec);
+    if (ec) return Error(ErrorCode::Internal, "cannot create " + folder.string());
+    std::filesystem::permissions(folder, std::filesystem::perms::owner_all, ec);
+  }
+  return security::writeFileAtomically(file, std::string(buf.GetString()) + "\n", 0600);
+}
+
+int login(ApiClient& api, const std::string& user, const Invocation& inv) {
   auto password = security::readSecret("Password for " + user + ": ", false);
   if (!password) return failed("login " + user, password.error());
   rapidjson::StringBuffer buf;
@@ -435,7 +551,187 @@ int login(ApiClient& api, const std::string& user) {
     return failed("login " + user,
                   Error(ErrorCode::Internal, "the answer holds no token: " + response->body));
   }
+  if (inv.save) {
+    if (auto saved = saveSession(inv, token); !saved) return failed("login " + user, saved.error());
+    std::cerr << "session saved in " << sessionFile() << "\n";
+  }
   std::cout << token << "\n";
+  return kOk;
+}
+
+// Prints a JSON answer as a table of rows, each `columns` of an array member `list`.
+void printTable(const rapidjson::Value& list, const std::vector<const char*>& columns) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header;
+  for (const char* c : columns) {
+    std::string h = c;
+    for (auto& ch : h) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    header.push_back(h);
+  }
+  rows.push_back(header);
+  for (const auto& item : list.GetArray()) {
+    std::vector<std::string> row;
+    for (const char* c : columns) {
+      auto it = item.FindMember(c);
+      std::string cell;
+      if (it != item.MemberEnd() && it->value.IsArray()) {
+        for (const auto& v : it->value.GetArray()) {
+          if (v.IsString()) cell += (cell.empty() ? "" : ",") + std::string(v.GetString());
+        }
+      } else {
+        cell = str(item, c);
+      }
+      row.push_back(cell.empty() ? "-" : cell);
+    }
+    rows.push_back(row);
+  }
+  std::vector<size_t> widths(columns.size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+std::string namesJson(const char* key, const std::vector<std::string>& names) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+  writer.StartObject();
+  writer.Key(key);
+  writer.StartArray();
+  for (const auto& n : names) writer.String(n.c_str());
+  writer.EndArray();
+  writer.EndObject();
+  return buf.GetString();
+}
+
+// GET `path` and print its `member` list as a table.
+int listOf(ApiClient& api, const std::string& what, const std::string& path, const char* member,
+           const std::vector<const char*>& columns) {
+  auto response = api.call("GET", path);
+  if (!response) return failed(what, response.error());
+  if (response->status != 200) return failed(what, *response);
+  rapidjson::Document doc;
+  if (!parseJson(response->body, doc) || !doc.IsObject() || !doc.HasMember(member) ||
+      !doc[member].IsArray()) {
+    return failed(what, Error(ErrorCode::Internal, "unexpected answer: " + response->body));
+  }
+  printTable(doc[member], columns);
+  return kOk;
+}
+
+// PUT or DELETE with an optional body; prints `done` on success.
+int change(ApiClient& api, const std::string& what, const std::string& method,
+           const std::string& path, const std::string* body, const std::string& done) {
+  auto response = api.call(method, path, body);
+  if (!response) return failed(what, response.error());
+  if (response->status < 200 || response->status > 299) return failed(what, *response);
+  std::cout << done << "\n";
+  return kOk;
+}
+
+int users(ApiClient& api, const std::vector<std::string>& args) {
+  const std::string& verb = args[0];
+  auto usage = [] {
+    std::cerr << commandUsage(*findCommand("user"));
+    return kUsage;
+  };
+  if (verb == "list" && args.size() == 1) {
+    return listOf(api, "user list", "/users", "users", {"name", "role", "groups"});
+  }
+  if (verb == "add" && args.size() == 3) {
+    auto password = security::readSecret("Password for " + args[1] + ": ", true);
+    if (!password) return failed("user add " + args[1], password.error());
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+    writer.StartObject();
+    writer.Key("password");
+    writer.String(password->data(), static_cast<rapidjson::SizeType>(password->size()));
+    writer.Key("role");
+    writer.String(args[2].c_str());
+    writer.EndObject();
+    std::string body = buf.GetString();
+    return change(api, "user add " + args[1], "PUT", "/users/" + encodeSegment(args[1]), &body,
+                  "user " + args[1] + " (" + args[2] + ") saved");
+  }
+  if (verb == "delete" && args.size() == 2) {
+    return change(api, "user delete " + args[1], "DELETE", "/users/" + encodeSegment(args[1]),
+                  nullptr, "user " + args[1] + " deleted");
+  }
+  if (verb == "groups" && args.size() >= 2) {
+    std::string body = namesJson("groups", {args.begin() + 2, args.end()});
+    return change(api, "user groups " + args[1], "PUT", "/users/" + encodeSegment(args[1]), &body,
+                  "user " + args[1] + " saved");
+  }
+  return usage();
+}
+
+int groups(ApiClient& api, const std::vector<std::string>& args) {
+  const std::string& verb = args[0];
+  if (verb == "list" && args.size() == 1) {
+    return listOf(api, "group list", "/groups", "groups", {"name", "members"});
+  }
+  if (verb == "set" && args.size() >= 2) {
+    std::string body = namesJson("members", {args.begin() + 2, args.end()});
+    return change(api, "group set " + args[1], "PUT", "/groups/" + encodeSegment(args[1]), &body,
+                  "group " + args[1] + " saved");
+  }
+  if (verb == "delete" && args.size() == 2) {
+    return change(api, "group delete " + args[1], "DELETE", "/groups/" + encodeSegment(args[1]),
+                  nullptr, "group " + args[1] + " deleted");
+  }
+  std::cerr << commandUsage(*findCommand("group"));
+  return kUsage;
+}
+
+int grant(ApiClient& api, const std::vector<std::string>& args, bool show) {
+  const std::string& id = args[0];
+  std::vector<std::string> users, groups;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("user:", 0) == 0) {
+      users.push_back(a.substr(5));
+    } else if (a.rfind("group:", 0) == 0) {
+      groups.push_back(a.substr(6));
+    } else {
+      std::cerr << "corchctl: grant: '" << a << "' is neither user:NAME nor group:NAME\n"
+                << commandUsage(*findCommand("grant"));
+      return kUsage;
+    }
+  }
+  std::optional<Result<Response>> response;
+  if (show) {
+    response = api.call("GET", graphPath(id, "/grants"));
+  } else {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buf);
+    writer.StartObject();
+    for (auto [key, names] : {std::pair{"users", &users}, {"groups", &groups}}) {
+      writer.Key(key);
+      writer.StartArray();
+      for (const auto& n : *names) writer.String(n.c_str());
+      writer.EndArray();
+    }
+    writer.EndObject();
+    std::string body = buf.GetString();
+    response = api.call("PUT", graphPath(id, "/grants"), &body);
+  }
+  if (!*response) return failed("grant " + id, response->error());
+  if ((*response)->status != 200) return failed("grant " + id, **response);
+  rapidjson::Document doc;
+  if (!parseJson((*response)->body, doc) || !doc.IsObject()) {
+    std::cout << (*response)->body << "\n";
+    return kOk;
+  }
+  rapidjson::Value list(rapidjson::kArrayType);
+  list.PushBack(doc, doc.GetAllocator());
+  printTable(list, {"graph", "users", "groups"});
   return kOk;
 }
 
@@ -450,7 +746,12 @@ int run(int argc, char** argv) {
     std::cout << (inv.command ? commandUsage(*inv.command) : generalUsage());
     return kOk;
   }
-  auto api = ApiClient::create(inv.url, std::chrono::seconds(inv.timeout_seconds));
+  if (inv.save && std::string(inv.command->name) != "login") {
+    std::cerr << "corchctl: --save is an option of login only\n";
+    return kUsage;
+  }
+  auto api = ApiClient::create(inv.url, std::chrono::seconds(inv.timeout_seconds),
+                               TlsClientOptions{inv.cacert, inv.insecure});
   if (!api) {
     std::cerr << "corchctl: " << api.error().message() << "\n";
     return kUsage;
@@ -464,7 +765,10 @@ int run(int argc, char** argv) {
   if (command == "delete") return remove(client, inv.args[0]);
   if (command == "status") return status(client, inv.args[0]);
   if (command == "log") return log(client, inv.args[0], inv.args[1]);
-  if (command == "login") return login(client, inv.args[0]);
+  if (command == "login") return login(client, inv.args[0], inv);
+  if (command == "user") return users(client, inv.args);
+  if (command == "group") return groups(client, inv.args);
+  if (command == "grant") return grant(client, inv.args, inv.show);
   std::cerr << "corchctl: " << command << ": not implemented\n";
   return kUsage;
 }

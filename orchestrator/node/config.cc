@@ -117,7 +117,8 @@ Result<Config> parseConfig(const std::string& text, Config c) {
   }
   CORCH_TRY(onlyKeys(doc, "",
                      {"rest", "vswitch", "lsi0", "name-prefix", "physical-ports", "compute",
-                      "repository", "image-root", "state-dir", "log-level", "resources", "auth"}));
+                      "repository", "image-root", "state-dir", "log-level", "resources", "auth",
+                      "tls", "initial-admin", "initial-graphs", "restore-graphs"}));
   if (doc.HasMember("rest")) {
     const Value& rest = doc["rest"];
     CORCH_TRY(onlyKeys(rest, "/rest", {"address", "port", "threads"}));
@@ -234,7 +235,78 @@ Result<Config> parseConfig(const std::string& text, Config c) {
       c.token_lifetime_s = static_cast<uint32_t>(lifetime.GetUint64());
     }
   }
+  if (doc.HasMember("initial-admin")) {
+    const Value& admin = doc["initial-admin"];
+    CORCH_TRY(onlyKeys(admin, "/initial-admin", {"name", "password-file"}));
+    if (!admin.HasMember("name") || !admin.HasMember("password-file")) {
+      return fieldError(
+          admin.HasMember("name") ? "/initial-admin/password-file" : "/initial-admin/name",
+          "is missing (initial-admin needs a name and a password-file)");
+    }
+    CONFIG_TRY_ASSIGN(c.initial_admin, getString(admin["name"], "/initial-admin/name"));
+    CONFIG_TRY_ASSIGN(c.initial_admin_password_file,
+                      getString(admin["password-file"], "/initial-admin/password-file"));
+    if (auto valid = security::checkUserName(c.initial_admin); !valid) {
+      return fieldError("/initial-admin/name", valid.error().message());
+    }
+    if (c.initial_admin_password_file.empty()) {
+      return fieldError("/initial-admin/password-file", "must not be empty");
+    }
+  }
+  if (doc.HasMember("tls")) {
+    const Value& tls = doc["tls"];
+    CORCH_TRY(onlyKeys(tls, "/tls", {"enabled", "certificate", "private-key"}));
+    if (tls.HasMember("enabled")) {
+      if (!tls["enabled"].IsBool()) return fieldError("/tls/enabled", "must be true or false");
+      c.tls_enabled = tls["enabled"].GetBool();
+    }
+    if (tls.HasMember("certificate"))
+      CONFIG_TRY_ASSIGN(c.tls_certificate, getString(tls["certificate"], "/tls/certificate"));
+    if (tls.HasMember("private-key"))
+      CONFIG_TRY_ASSIGN(c.tls_private_key, getString(tls["private-key"], "/tls/private-key"));
+  }
+  if (doc.HasMember("initial-graphs")) {
+    const Value& list = doc["initial-graphs"];
+    if (!list.IsArray()) {
+      return fieldError("/initial-graphs", "must be a list of {\"id\", \"file\"} objects");
+    }
+    c.initial_graphs.clear();
+    std::set<std::string> ids;
+    for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+      const std::string pointer = "/initial-graphs/" + std::to_string(i);
+      const Value& entry = list[i];
+      CORCH_TRY(onlyKeys(entry, pointer, {"id", "file"}));
+      for (const char* key : {"id", "file"}) {
+        if (!entry.HasMember(key)) return fieldError(pointer + "/" + key, "is missing");
+      }
+      InitialGraph graph;
+      CONFIG_TRY_ASSIGN(graph.id, getString(entry["id"], pointer + "/id"));
+      CONFIG_TRY_ASSIGN(graph.file, getString(entry["file"], pointer + "/file"));
+      if (graph.id.empty()) return fieldError(pointer + "/id", "must not be empty");
+      if (graph.file.empty()) return fieldError(pointer + "/file", "must not be empty");
+      if (!ids.insert(graph.id).second) {
+        return fieldError(pointer + "/id", "graph '" + graph.id + "' is listed twice");
+      }
+      c.initial_graphs.push_back(std::move(graph));
+    }
+  }
+  if (doc.HasMember("restore-graphs")) {
+    if (!doc["restore-graphs"].IsBool()) {
+      return fieldError("/restore-graphs", "must be true or false");
+    }
+    c.restore_graphs = doc["restore-graphs"].GetBool();
+  }
   return c;
+}
+
+std::string tlsCertificateFile(const Config& config) {
+  if (!config.tls_certificate.empty()) return config.tls_certificate;
+  return (fs::path(config.state_dir) / "tls" / "cert.pem").string();
+}
+
+std::string tlsPrivateKeyFile(const Config& config) {
+  if (!config.tls_private_key.empty()) return config.tls_private_key;
+  return (fs::path(config.state_dir) / "tls" / "key.pem").string();
 }
 
 std::string usersFile(const Config& config) {
@@ -270,12 +342,23 @@ Options (flags override the configuration file):
   --state-dir DIR          where corchd keeps its state and function logs (default /var/lib/corch)
   --log-level LEVEL        debug, info, warn, error (default info)
   --name-prefix NAME       prefix of the LSIs, namespaces and ports corchd creates (default corch)
-  --auth on|off            require a token from POST /login on every REST request (default off;
-                           the configuration's auth.enabled)
+  --auth on|off            require a token from POST /login on every REST request (default on;
+                           the configuration's auth.enabled; off is logged as a warning)
   --users-file FILE        the users of the REST API (default STATE-DIR/users.json)
+  --tls-cert FILE          HTTPS certificate, PEM (default STATE-DIR/tls/cert.pem; generated,
+                           self-signed, with its key, when neither file exists)
+  --tls-key FILE           HTTPS private key, PEM (default STATE-DIR/tls/key.pem)
+  --no-tls                 serve plain HTTP (for clients that speak only HTTP, such as FROG4);
+                           logged as a warning at every start. Authentication stays on
+  --initial-admin NAME --initial-admin-password-file FILE
+                           create the admin NAME with the password in FILE (its first line) at
+                           start if the users file holds no user (the configuration's
+                           initial-admin)
   --add-user NAME --role admin|operator|user
                            add a user to the users file, reading the password from stdin (asked
-                           twice on a terminal), then exit; the way to create the first user
+                           twice on a terminal), then exit; the way to create the first user.
+                           With --if-missing, a user who already exists is not an error (the
+                           password is not changed)
   --help                   this text
   --version                corchd's version
 )";
@@ -304,10 +387,31 @@ Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
       cl.version = true;
       continue;
     }
-    static const std::set<std::string> with_value = {
-        "--config",     "--listen",    "--ovsdb",     "--datapath",    "--physical-ports",
-        "--repository", "--state-dir", "--log-level", "--name-prefix", "--auth",
-        "--users-file", "--add-user",  "--role"};
+    if (flag == "--no-tls") {
+      cl.config.tls_enabled = false;
+      continue;
+    }
+    if (flag == "--if-missing") {
+      cl.if_missing = true;
+      continue;
+    }
+    static const std::set<std::string> with_value = {"--config",
+                                                     "--listen",
+                                                     "--ovsdb",
+                                                     "--datapath",
+                                                     "--physical-ports",
+                                                     "--repository",
+                                                     "--state-dir",
+                                                     "--log-level",
+                                                     "--name-prefix",
+                                                     "--auth",
+                                                     "--users-file",
+                                                     "--add-user",
+                                                     "--role",
+                                                     "--tls-cert",
+                                                     "--tls-key",
+                                                     "--initial-admin",
+                                                     "--initial-admin-password-file"};
     if (!with_value.count(flag)) {
       return Error(ErrorCode::InvalidArgument, "unknown option '" + flag + "' (see --help)");
     }
@@ -344,6 +448,17 @@ Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
       c.auth_enabled = value == "on";
     } else if (flag == "--users-file") {
       c.users_file = value;
+    } else if (flag == "--tls-cert") {
+      c.tls_certificate = value;
+    } else if (flag == "--tls-key") {
+      c.tls_private_key = value;
+    } else if (flag == "--initial-admin") {
+      if (auto valid = security::checkUserName(value); !valid) {
+        return Error(ErrorCode::InvalidArgument, "--initial-admin: " + valid.error().message());
+      }
+      c.initial_admin = value;
+    } else if (flag == "--initial-admin-password-file") {
+      c.initial_admin_password_file = value;
     } else if (flag == "--add-user") {
       cl.add_user = value;
     } else if (flag == "--role") {
@@ -353,6 +468,13 @@ Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults) {
   if (cl.add_user && cl.role.empty()) {
     return Error(ErrorCode::InvalidArgument,
                  "--add-user needs --role admin, operator or user (the role is never implied)");
+  }
+  if (cl.config.initial_admin.empty() != cl.config.initial_admin_password_file.empty()) {
+    return Error(ErrorCode::InvalidArgument,
+                 "--initial-admin and --initial-admin-password-file go together");
+  }
+  if (cl.if_missing && !cl.add_user) {
+    return Error(ErrorCode::InvalidArgument, "--if-missing goes with --add-user NAME");
   }
   if (!cl.add_user && !cl.role.empty()) {
     return Error(ErrorCode::InvalidArgument, "--role goes with --add-user NAME");

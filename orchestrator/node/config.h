@@ -45,15 +45,43 @@ struct Config {
   std::optional<uint64_t> memory_mb;
   std::optional<uint64_t> disk_mb;
 
-  // Authentication of the REST API (security/security_manager.h). Off by default until HTTPS is
-  // in; on, every request but POST /login needs a token, and the users file needs a user.
-  bool auth_enabled = false;
+  // Authentication of the REST API (security/security_manager.h). On by default: every request
+  // but POST /login needs a token. Off only when the configuration says so (logged as a warning
+  // at every start).
+  bool auth_enabled = true;
   std::string users_file;            // default: <state-dir>/users.json (see usersFile())
   uint32_t token_lifetime_s = 3600;  // 60 to 604800
+  // The first admin, created at start when the users file holds no user: "initial-admin":
+  // {"name", "password-file"}. The password is read from the file (first line), never from the
+  // configuration itself.
+  std::string initial_admin;
+  std::string initial_admin_password_file;
+
+  // HTTPS (rest/server.h): on unless "tls": {"enabled": false} (or --no-tls). The certificate
+  // and key default to <state-dir>/tls/{cert,key}.pem (see tlsCertificateFile()); when neither
+  // exists, corchd generates a self-signed pair there at start.
+  bool tls_enabled = true;
+  std::string tls_certificate;
+  std::string tls_private_key;
+
+  // Graphs deployed at boot ("initial-graphs": [{"id", "file"}]) and whether the graphs stored
+  // in the state folder are restored at start ("restore-graphs", default true).
+  struct InitialGraph {
+    std::string id;
+    std::string file;  // an SF-FG JSON file
+    bool operator==(const InitialGraph&) const = default;
+  };
+  std::vector<InitialGraph> initial_graphs;
+  bool restore_graphs = true;
 };
+using InitialGraph = Config::InitialGraph;
 
 // The users file of a configuration: "users-file", or users.json in the state folder.
 std::string usersFile(const Config& config);
+// The certificate and private key files of HTTPS: as configured, or tls/cert.pem and tls/key.pem
+// in the state folder.
+std::string tlsCertificateFile(const Config& config);
+std::string tlsPrivateKeyFile(const Config& config);
 
 // Parses a configuration document over `base` (the defaults). Errors name the JSON pointer.
 Result<Config> parseConfig(const std::string& text, Config base = {});
@@ -69,6 +97,9 @@ struct CommandLine {
   // Both or neither are given; the role is checked by the security manager.
   std::optional<std::string> add_user;
   std::string role;
+  // --if-missing: --add-user of an existing user succeeds without changing it (idempotent
+  // bootstrap by scripts and the test harness).
+  bool if_missing = false;
 };
 Result<CommandLine> parseCommandLine(int argc, char** argv, Config defaults);
 std::string usage();

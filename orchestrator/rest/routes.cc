@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstdint>
 #include <random>
+#include <set>
+#include <tuple>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -19,10 +21,19 @@ struct MethodSet {
 
 // One table so that the Allow header and the 405 decision never disagree.
 constexpr MethodSet kMethods[] = {
-    {RouteKind::Graphs, "GET"},           {RouteKind::Graph, "GET, PUT, DELETE"},
-    {RouteKind::GraphStatus, "GET"},      {RouteKind::SfLog, "GET"},
-    {RouteKind::NffgGraphs, "GET, POST"}, {RouteKind::NffgGraph, "GET, PUT, DELETE"},
-    {RouteKind::NffgStatus, "GET"},       {RouteKind::Login, "POST"},
+    {RouteKind::Graphs, "GET"},
+    {RouteKind::Graph, "GET, PUT, DELETE"},
+    {RouteKind::GraphStatus, "GET"},
+    {RouteKind::SfLog, "GET"},
+    {RouteKind::NffgGraphs, "GET, POST"},
+    {RouteKind::NffgGraph, "GET, PUT, DELETE"},
+    {RouteKind::NffgStatus, "GET"},
+    {RouteKind::Login, "POST"},
+    {RouteKind::Users, "GET"},
+    {RouteKind::User, "GET, PUT, DELETE"},
+    {RouteKind::Groups, "GET"},
+    {RouteKind::Group, "GET, PUT, DELETE"},
+    {RouteKind::GraphGrants, "GET, PUT"},
 };
 
 bool idChar(char c) {
@@ -63,9 +74,35 @@ bool isNffgRoute(RouteKind kind) {
          kind == RouteKind::NffgStatus;
 }
 
+bool isGraphRoute(RouteKind kind) {
+  switch (kind) {
+    case RouteKind::Graph:
+    case RouteKind::GraphStatus:
+    case RouteKind::SfLog:
+    case RouteKind::NffgGraph:
+    case RouteKind::NffgStatus:
+    case RouteKind::GraphGrants:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool isAdminRoute(RouteKind kind) {
+  return kind == RouteKind::Users || kind == RouteKind::User || kind == RouteKind::Groups ||
+         kind == RouteKind::Group;
+}
+
 std::optional<Route> matchRoute(const std::vector<std::string>& segments) {
   if (!segments.empty() && segments[0] == "NF-FG") return matchNffgRoute(segments);
   if (segments.size() == 1 && segments[0] == "login") return Route{RouteKind::Login, "", ""};
+  for (auto [word, many, one] : {std::tuple{"users", RouteKind::Users, RouteKind::User},
+                                 std::tuple{"groups", RouteKind::Groups, RouteKind::Group}}) {
+    if (segments.empty() || segments[0] != word) continue;
+    if (segments.size() == 1) return Route{many, "", "", ""};
+    if (segments.size() == 2) return Route{one, "", "", segments[1]};
+    return std::nullopt;
+  }
   if (segments.empty() || segments[0] != "graphs") return std::nullopt;
   switch (segments.size()) {
     case 1:
@@ -74,6 +111,7 @@ std::optional<Route> matchRoute(const std::vector<std::string>& segments) {
       return Route{RouteKind::Graph, segments[1], ""};
     case 3:
       if (segments[2] == "status") return Route{RouteKind::GraphStatus, segments[1], ""};
+      if (segments[2] == "grants") return Route{RouteKind::GraphGrants, segments[1], ""};
       return std::nullopt;
     case 5:
       if (segments[2] == "sfs" && segments[4] == "log") {
@@ -242,6 +280,92 @@ Result<LoginRequest> parseLogin(std::string_view body) {
     target->assign(it->value.GetString(), it->value.GetStringLength());
   }
   if (out.username.empty()) return malformed("/username", "must not be empty");
+  return out;
+}
+
+namespace {
+
+Result<rapidjson::Document> parseObject(std::string_view body, const std::string& what,
+                                        std::initializer_list<std::string_view> known) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError()) {
+    return Error(ErrorCode::Malformed,
+                 "the " + what + " is not JSON: " +
+                     std::string(rapidjson::GetParseError_En(doc.GetParseError())) + " at offset " +
+                     std::to_string(doc.GetErrorOffset()));
+  }
+  if (!doc.IsObject())
+    return Error::field(ErrorCode::Malformed, "", "the " + what + " must be an object");
+  for (const auto& member : doc.GetObject()) {
+    std::string key(member.name.GetString(), member.name.GetStringLength());
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      return Error::field(ErrorCode::InvalidArgument, "/" + key, "unknown field '" + key + "'");
+    }
+  }
+  return doc;
+}
+
+Result<std::vector<std::string>> nameList(const rapidjson::Document& doc, const char* key) {
+  const std::string pointer = std::string("/") + key;
+  const auto& v = doc[key];
+  if (!v.IsArray())
+    return Error::field(ErrorCode::InvalidArgument, pointer, "must be a list of names");
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    const std::string at = pointer + "/" + std::to_string(i);
+    if (!v[i].IsString()) return Error::field(ErrorCode::InvalidArgument, at, "must be a string");
+    std::string name(v[i].GetString(), v[i].GetStringLength());
+    if (!seen.insert(name).second) {
+      return Error::field(ErrorCode::InvalidArgument, at, "'" + name + "' appears twice");
+    }
+    out.push_back(std::move(name));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<UserBody> parseUserBody(std::string_view body) {
+  auto doc = parseObject(body, "user", {"password", "role", "groups"});
+  if (!doc) return std::move(doc).error();
+  UserBody out;
+  for (auto [key, target] : {std::pair{"password", &out.password}, {"role", &out.role}}) {
+    if (!doc->HasMember(key)) continue;
+    const auto& v = (*doc)[key];
+    if (!v.IsString()) {
+      return Error::field(ErrorCode::InvalidArgument, std::string("/") + key, "must be a string");
+    }
+    *target = std::string(v.GetString(), v.GetStringLength());
+  }
+  if (doc->HasMember("groups")) {
+    auto groups = nameList(*doc, "groups");
+    if (!groups) return std::move(groups).error();
+    out.groups = std::move(*groups);
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> parseGroupBody(std::string_view body) {
+  auto doc = parseObject(body, "group", {"members"});
+  if (!doc) return std::move(doc).error();
+  if (!doc->HasMember("members")) {
+    return Error::field(ErrorCode::InvalidArgument, "/members", "is missing");
+  }
+  return nameList(*doc, "members");
+}
+
+Result<GrantBody> parseGrantBody(std::string_view body) {
+  auto doc = parseObject(body, "grant", {"users", "groups"});
+  if (!doc) return std::move(doc).error();
+  GrantBody out;
+  for (auto [key, target] : {std::pair{"users", &out.users}, {"groups", &out.groups}}) {
+    if (!doc->HasMember(key)) continue;
+    auto names = nameList(*doc, key);
+    if (!names) return std::move(names).error();
+    *target = std::move(*names);
+  }
   return out;
 }
 

@@ -27,6 +27,12 @@ enum class RouteKind {
   NffgGraph,   // /NF-FG/{id}
   NffgStatus,  // /NF-FG/status/{id}
   Login,       // /login: the only path served without a token when authentication is on
+  // Who may do what (admins only), and who may read a graph (admins and operators).
+  Users,        // /users
+  User,         // /users/{name}
+  Groups,       // /groups
+  Group,        // /groups/{name}
+  GraphGrants,  // /graphs/{id}/grants
 };
 
 // Whether a route belongs to the NF-FG API (its bodies are NF-FG documents).
@@ -36,7 +42,14 @@ struct Route {
   RouteKind kind = RouteKind::Graphs;
   std::string graph_id;  // Graph, GraphStatus, SfLog; not yet validated (see checkGraphId)
   std::string sf_id;     // SfLog
+  std::string name;      // User, Group: not yet validated
 };
+
+// Whether a route names one graph (Graph, GraphStatus, SfLog, NffgGraph, NffgStatus,
+// GraphGrants): its graph_id is checked, and a user needs a grant of it to read it.
+bool isGraphRoute(RouteKind kind);
+// Whether a route is an admin's (users and groups).
+bool isAdminRoute(RouteKind kind);
 
 // Matches the decoded, non-empty segments of a request path ("/graphs/g1" -> {"graphs", "g1"}).
 // nullopt when the path is not one the API knows (404), whatever the method.
@@ -86,5 +99,23 @@ struct LoginRequest {
   std::string password;
 };
 Result<LoginRequest> parseLogin(std::string_view body);
+
+// The bodies of the admin resources (JSON objects; unknown keys refused). Malformed (400) for a
+// body that is not JSON or not an object, InvalidArgument (422) naming the field otherwise.
+//   PUT /users/{name}           {"password"?, "role"?, "groups"?: [names]}
+//   PUT /groups/{name}          {"members": [user names]}
+//   PUT /graphs/{id}/grants     {"users"?: [names], "groups"?: [names]}
+struct UserBody {
+  std::optional<std::string> password;
+  std::optional<std::string> role;
+  std::optional<std::vector<std::string>> groups;
+};
+Result<UserBody> parseUserBody(std::string_view body);
+Result<std::vector<std::string>> parseGroupBody(std::string_view body);
+struct GrantBody {
+  std::vector<std::string> users;
+  std::vector<std::string> groups;
+};
+Result<GrantBody> parseGrantBody(std::string_view body);
 
 }  // namespace corch::rest

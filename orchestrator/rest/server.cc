@@ -13,14 +13,23 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <utility>
 #include <vector>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <cpprest/http_listener.h>
 #include <pplx/threadpool.h>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/system/system_error.hpp>
 
 #include "corch/log.h"
@@ -29,6 +38,7 @@
 #include "rest/responses.h"
 #include "rest/routes.h"
 #include "security/security_manager.h"
+#include "security/user_store.h"
 
 namespace corch::rest {
 namespace {
@@ -172,8 +182,57 @@ struct Exchange {
   std::string method;
   std::string path;
   std::string user;  // who the token belongs to, when authentication is on
+  // The caller, when authentication is on (none: everything is allowed).
+  std::optional<security::Session> session;
   Clock::time_point start = Clock::now();
 };
+
+// The TLS 1.2 cipher suites offered: forward-secret AEAD only (ECDHE with AES-GCM or
+// ChaCha20-Poly1305), as Mozilla's "intermediate" configuration; TLS 1.3's suites are OpenSSL's
+// defaults, all of them AEAD.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+std::string readWholeFile(const std::string& path, bool& ok) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  ok = static_cast<bool>(in) || in.eof();
+  return text.str();
+}
+
+std::string sslErrors() {
+  std::string out;
+  while (unsigned long code = ERR_get_error()) {
+    char text[256];
+    ERR_error_string_n(code, text, sizeof text);
+    out += (out.empty() ? "" : "; ") + std::string(text);
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+// Sets a server context up: TLS 1.2 at least, the ciphers above, no compression or session
+// tickets, the certificate chain and key from PEM text. Throws boost::system::system_error.
+void configureTls(boost::asio::ssl::context& ctx, const std::string& cert_pem,
+                  const std::string& key_pem) {
+  namespace ssl = boost::asio::ssl;
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                  ssl::context::no_compression | ssl::context::single_dh_use);
+  SSL_CTX* native = ctx.native_handle();
+  if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+    throw std::runtime_error("cannot set the TLS versions and ciphers: " + sslErrors());
+  }
+  SSL_CTX_set_options(native,
+                      SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+  ctx.use_certificate_chain(boost::asio::buffer(cert_pem));
+  ctx.use_private_key(boost::asio::buffer(key_pem), ssl::context::pem);
+  if (SSL_CTX_check_private_key(native) != 1) {
+    throw std::runtime_error("the private key does not match the certificate: " + sslErrors());
+  }
+}
 
 // Reads a request body into memory, up to a limit. Past the limit it keeps reading but drops the
 // bytes: cpprest sends no response before the whole request has arrived, and an unread body
@@ -309,7 +368,7 @@ class Server::Impl {
   // it; `finish` runs on a pool thread and may block. Every path ends in exactly one send().
   void readBody(const std::shared_ptr<Exchange>& ex, size_t limit,
                 std::function<Reply(const std::string&)> finish);
-  Reply serveGet(const Route& r);
+  Reply serveGet(const Route& r, const std::optional<security::Session>& session);
   // A PUT of /graphs/{id} or /NF-FG/{id}, or a POST of /NF-FG/.
   void servePut(const std::shared_ptr<Exchange>& ex, const Route& r);
   // Parses the body read for a PUT or POST and calls the service (blocking: on a pool thread).
@@ -317,10 +376,21 @@ class Server::Impl {
   Reply finishNffgPut(const Route& r, const std::string& text);
   // An id that no graph has, known or failed, for a POST /NF-FG/.
   Result<std::string> freshGraphId();
-  Reply listNffg();
+  Reply listNffg(const std::optional<security::Session>& session);
   Reply serveDelete(const std::string& id);
   // POST /login: `json` answers {"token", "expires"} rather than the token as text.
   Reply finishLogin(const std::string& text, bool json);
+  // 403 unless the caller may do `method` on `r` (no session: authentication off, all allowed).
+  Result<void> permit(const std::optional<security::Session>& session, const Route& r,
+                      const std::string& method);
+  // Whether the caller may read graph `id`: admins and operators all, users those granted.
+  bool mayRead(const std::optional<security::Session>& session, const std::string& id);
+  // The user store, or Unavailable when authentication is off (no users, groups or grants).
+  Result<security::UserStore*> userStore();
+  // /users, /groups, /graphs/{id}/grants.
+  Reply serveAdminGet(const Route& r);
+  Reply finishAdminPut(const Route& r, const std::string& text);
+  Reply serveAdminDelete(const Route& r);
   // 503 with Retry-After: more than `limit` of `what` ("graph changes") at once.
   static Reply tooMany(const std::string& what, size_t limit);
 
@@ -331,6 +401,9 @@ class Server::Impl {
   void send(const Exchange& ex, Reply reply);
 
   const ServerOptions options_;
+  // The TLS certificate chain and key (PEM), read at start().
+  std::string tls_cert_pem_;
+  std::string tls_key_pem_;
   node::GraphService& service_;
   const std::unique_ptr<security::SecurityManager> own_security_;  // when given none
   security::SecurityManager& security_;
@@ -355,9 +428,28 @@ Result<void> Server::Impl::start() {
   std::lock_guard lock(lifecycle_mu_);
   if (listener_) return Error(ErrorCode::Conflict, "the REST server already listens on " + url_);
   if (options_.tls) {
-    return Error(ErrorCode::Unsupported, "cannot listen on " + options_.host + ":" +
-                                             std::to_string(options_.port) +
-                                             ": HTTPS is not implemented yet");
+    // Read and checked now, so that a wrong file stops start() with its name rather than failing
+    // every handshake later; connections get their context from this text (no file reads).
+    bool ok = false;
+    tls_cert_pem_ = readWholeFile(options_.tls->cert_file, ok);
+    if (!ok || tls_cert_pem_.empty()) {
+      return Error(ErrorCode::InvalidArgument,
+                   "cannot read the TLS certificate " + options_.tls->cert_file);
+    }
+    tls_key_pem_ = readWholeFile(options_.tls->key_file, ok);
+    if (!ok || tls_key_pem_.empty()) {
+      return Error(ErrorCode::InvalidArgument,
+                   "cannot read the TLS private key " + options_.tls->key_file);
+    }
+    try {
+      boost::asio::ssl::context probe(boost::asio::ssl::context::tls_server);
+      configureTls(probe, tls_cert_pem_, tls_key_pem_);
+    } catch (const std::exception& e) {
+      ERR_clear_error();
+      return Error(ErrorCode::InvalidArgument, "cannot use the TLS certificate " +
+                                                   options_.tls->cert_file + " and key " +
+                                                   options_.tls->key_file + ": " + e.what());
+    }
   }
   if (options_.host.find(':') != std::string::npos) {
     // cpprest splits "host:port" at the first ':' and so cannot listen on an IPv6 literal.
@@ -396,7 +488,8 @@ Result<void> Server::Impl::start() {
 }
 
 Result<void> Server::Impl::listenOn(uint16_t port, bool& in_use) {
-  std::string url = "http://" + options_.host + ":" + std::to_string(port);
+  std::string url =
+      (options_.tls ? "https://" : "http://") + options_.host + ":" + std::to_string(port);
   std::string key = listeningKey(options_.host, port);
   if (!claimAddress(key)) {
     in_use = true;
@@ -405,7 +498,20 @@ Result<void> Server::Impl::listenOn(uint16_t port, bool& in_use) {
   }
   std::unique_ptr<http_listener> listener;
   try {
-    listener = std::make_unique<http_listener>(web::uri(url + "/"));
+    http::experimental::listener::http_listener_config config;
+    if (options_.tls) {
+      // cpprest calls this for every connection it accepts, on its pool, where an exception
+      // would end the process: a failure leaves the context empty and the handshake fails.
+      config.set_ssl_context_callback([this](boost::asio::ssl::context& ctx) {
+        try {
+          configureTls(ctx, tls_cert_pem_, tls_key_pem_);
+        } catch (const std::exception& e) {
+          ERR_clear_error();
+          CORCH_LOG(lg, Error) << "TLS context: " << e.what();
+        }
+      });
+    }
+    listener = std::make_unique<http_listener>(web::uri(url + "/"), config);
   } catch (const std::exception& e) {
     releaseAddress(key);
     return Error(ErrorCode::InvalidArgument, "cannot listen on " + url + ": " + e.what());
@@ -515,11 +621,20 @@ Reply Server::Impl::route(const std::shared_ptr<Exchange>& ex, bool& answered_la
   auto matched = matchRoute(segments);
   // With authentication on, nothing but a login is served, or even told, without a valid token.
   const bool login = matched && matched->kind == RouteKind::Login;
+  if (security_.enabled() && security_.needsFirstUser()) {
+    // Nobody can log in: say how to make the first admin rather than refuse every token.
+    Reply reply =
+        errorReply(Error(ErrorCode::Unavailable,
+                         security::SecurityManager::firstUserHint(security_.options().users_file)));
+    reply.headers.emplace_back("Retry-After", "10");
+    return reply;
+  }
   if (!login && security_.enabled()) {
     bool token_sent = false;
     auto session = authenticate(ex->request, token_sent);
     if (!session) return unauthenticatedReply(session.error(), token_sent);
     ex->user = session->user;
+    ex->session = std::move(*session);
   }
   if (!matched) {
     return errorReply(Error(ErrorCode::NotFound, "no resource at " + ex->path));
@@ -539,9 +654,32 @@ Reply Server::Impl::route(const std::shared_ptr<Exchange>& ex, bool& answered_la
     reply.headers.emplace_back("Allow", allow);
     return reply;
   }
-  if (r.kind != RouteKind::Graphs && r.kind != RouteKind::NffgGraphs &&
-      r.kind != RouteKind::Login) {
+  if (auto allowed = permit(ex->session, r, ex->method); !allowed) {
+    return errorReply(allowed.error());
+  }
+  if (isGraphRoute(r.kind)) {
     if (auto valid = checkGraphId(r.graph_id); !valid) return errorReply(valid.error());
+  }
+  if (isAdminRoute(r.kind) || r.kind == RouteKind::GraphGrants) {
+    if (ex->method == http::methods::PUT) {
+      answered_later = true;
+      try {
+        if (!isJsonContentType(ex->request.headers().content_type())) {
+          BodyReader::discard(ex->request);
+          send(*ex,
+               problemReply(Problem{
+                   415, "unsupported-media-type", "the body is sent as application/json", {}}));
+          return Reply{};
+        }
+        readBody(ex, kMaxLoginBodyBytes,
+                 [this, r](const std::string& text) { return finishAdminPut(r, text); });
+      } catch (const std::exception& e) {
+        send(*ex, internalReply(e.what()));
+      }
+      return Reply{};
+    }
+    if (ex->method == http::methods::DEL) return serveAdminDelete(r);
+    return serveAdminGet(r);
   }
   if (ex->method == http::methods::PUT || ex->method == http::methods::POST) {
     answered_later = true;
@@ -562,7 +700,7 @@ Reply Server::Impl::route(const std::shared_ptr<Exchange>& ex, bool& answered_la
     return Reply{};
   }
   if (ex->method == http::methods::DEL) return serveDelete(r.graph_id);
-  return serveGet(r);
+  return serveGet(r, ex->session);
 }
 
 Result<security::Session> Server::Impl::authenticate(const http_request& request,
@@ -579,11 +717,13 @@ Result<security::Session> Server::Impl::authenticate(const http_request& request
   return security_.authenticate(*token);
 }
 
-Reply Server::Impl::serveGet(const Route& r) {
+Reply Server::Impl::serveGet(const Route& r, const std::optional<security::Session>& session) {
   switch (r.kind) {
     case RouteKind::Graphs: {
       auto graphs = service_.listGraphs();
       if (!graphs) return errorReply(graphs.error());
+      // A user sees only the graphs granted to them.
+      std::erase_if(*graphs, [&](const node::GraphSummary& g) { return !mayRead(session, g.id); });
       return jsonReply(200, listJson(*graphs));
     }
     case RouteKind::Graph: {
@@ -612,7 +752,7 @@ Reply Server::Impl::serveGet(const Route& r) {
       return Reply{200, std::move(*text), std::string(kTextType), {}, {}};
     }
     case RouteKind::NffgGraphs:
-      return listNffg();
+      return listNffg(session);
     case RouteKind::NffgGraph: {
       auto graph = service_.getGraph(r.graph_id);
       if (!graph) return errorReply(graph.error());
@@ -626,16 +766,22 @@ Reply Server::Impl::serveGet(const Route& r) {
       return jsonReply(200, nffgStatusJson(*status));
     }
     case RouteKind::Login:
-      break;  // POST only: never a GET
+    case RouteKind::Users:
+    case RouteKind::User:
+    case RouteKind::Groups:
+    case RouteKind::Group:
+    case RouteKind::GraphGrants:
+      break;  // POST only, or served by serveAdminGet()
   }
   return internalReply("unhandled route");
 }
 
-Reply Server::Impl::listNffg() {
+Reply Server::Impl::listNffg(const std::optional<security::Session>& session) {
   auto graphs = service_.listGraphs();
   if (!graphs) return errorReply(graphs.error());
   std::vector<NffgEntry> entries;
   for (const auto& summary : *graphs) {
+    if (!mayRead(session, summary.id)) continue;
     auto graph = service_.getGraph(summary.id);
     // A graph whose deploy failed, or one deleted since the list was taken, has nothing deployed.
     if (!graph && graph.error().code() == ErrorCode::NotFound) continue;
@@ -803,6 +949,13 @@ Reply Server::Impl::serveDelete(const std::string& id) {
   if (!slot) return tooMany("graph changes", max_changes_);
   auto deleted = service_.deleteGraph(id);
   if (!deleted) return errorReply(deleted.error());
+  // A graph created later under the same id is not granted to the readers of this one.
+  if (auto* users = security_.users()) {
+    if (auto forgotten = users->removeGrant(id); !forgotten) {
+      CORCH_LOG(lg, Warn) << "graph " << id
+                          << " deleted, but its grant is left: " << forgotten.error().message();
+    }
+  }
   return Reply{204, {}, {}, {}, {}};
 }
 
@@ -819,6 +972,268 @@ Reply Server::Impl::finishLogin(const std::string& text, bool json) {
   // RFC 6749 5.1: a response carrying a token must not be stored by caches.
   reply.headers.emplace_back("Cache-Control", "no-store");
   return reply;
+}
+
+Result<void> Server::Impl::permit(const std::optional<security::Session>& session, const Route& r,
+                                  const std::string& method) {
+  using security::Role;
+  if (!session || session->role == Role::Admin || r.kind == RouteKind::Login) return Ok();
+  if (method == http::methods::OPTIONS) return Ok();
+  auto refuse = [&](const std::string& why) -> Result<void> {
+    return Error(ErrorCode::PermissionDenied, "user '" + session->user + "' (role " +
+                                                  std::string(toString(session->role)) +
+                                                  ") may not " + method + " this resource: " + why);
+  };
+  if (isAdminRoute(r.kind)) return refuse("users and groups are managed by admins");
+  const bool read = method == http::methods::GET || method == http::methods::HEAD;
+  if (session->role == Role::Operator) return Ok();
+  // A user: reads only, of the graphs granted to them.
+  if (!read) return refuse("a user only reads the graphs granted to them");
+  if (r.kind == RouteKind::GraphGrants) return refuse("grants are managed by operators and admins");
+  if (isGraphRoute(r.kind) && !mayRead(session, r.graph_id)) {
+    return refuse("graph '" + r.graph_id + "' is not granted to them");
+  }
+  return Ok();
+}
+
+bool Server::Impl::mayRead(const std::optional<security::Session>& session, const std::string& id) {
+  if (!session || session->role != security::Role::User) return true;
+  auto* users = security_.users();
+  return users && users->granted(session->user, id);
+}
+
+Result<security::UserStore*> Server::Impl::userStore() {
+  auto* users = security_.users();
+  if (!users) {
+    return Error(ErrorCode::Unavailable,
+                 "authentication is off in this corchd: there are no users, groups or grants");
+  }
+  return users;
+}
+
+namespace {
+
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void writeString(JsonWriter& w, std::string_view text) {
+  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+void writeNames(JsonWriter& w, const char* key, const std::set<std::string>& names) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& name : names) writeString(w, name);
+  w.EndArray();
+}
+
+void writeUser(JsonWriter& w, const security::User& user, const std::set<std::string>& groups) {
+  w.StartObject();
+  w.Key("name");
+  writeString(w, user.name);
+  w.Key("role");
+  writeString(w, toString(user.role));
+  writeNames(w, "groups", groups);
+  w.EndObject();
+}
+
+void writeGroup(JsonWriter& w, const security::Group& group) {
+  w.StartObject();
+  w.Key("name");
+  writeString(w, group.name);
+  writeNames(w, "members", group.members);
+  w.EndObject();
+}
+
+std::set<std::string> groupsOf(const security::Directory& d, const std::string& user) {
+  std::set<std::string> out;
+  for (const auto& [name, group] : d.groups) {
+    if (group.members.count(user)) out.insert(name);
+  }
+  return out;
+}
+
+std::string text(const rapidjson::StringBuffer& buf) {
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string grantJson(const std::string& id, const security::Grant& grant) {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("graph");
+  writeString(w, id);
+  writeNames(w, "users", grant.users);
+  writeNames(w, "groups", grant.groups);
+  w.EndObject();
+  return text(buf);
+}
+
+}  // namespace
+
+Reply Server::Impl::serveAdminGet(const Route& r) {
+  auto users = userStore();
+  if (!users) return errorReply(users.error());
+  if (r.kind == RouteKind::GraphGrants) {
+    auto known = service_.graphStatus(r.graph_id);
+    if (!known) return errorReply(known.error());
+    return jsonReply(200, grantJson(r.graph_id, (*users)->grant(r.graph_id)));
+  }
+  security::Directory d = (*users)->directory();
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  switch (r.kind) {
+    case RouteKind::Users:
+      w.StartObject();
+      w.Key("users");
+      w.StartArray();
+      for (const auto& [name, user] : d.users) writeUser(w, user, groupsOf(d, name));
+      w.EndArray();
+      w.EndObject();
+      break;
+    case RouteKind::User: {
+      auto it = d.users.find(r.name);
+      if (it == d.users.end()) {
+        return errorReply(Error(ErrorCode::NotFound, "no user '" + r.name + "'"));
+      }
+      writeUser(w, it->second, groupsOf(d, r.name));
+      break;
+    }
+    case RouteKind::Groups:
+      w.StartObject();
+      w.Key("groups");
+      w.StartArray();
+      for (const auto& [name, group] : d.groups) writeGroup(w, group);
+      w.EndArray();
+      w.EndObject();
+      break;
+    case RouteKind::Group: {
+      auto it = d.groups.find(r.name);
+      if (it == d.groups.end()) {
+        return errorReply(Error(ErrorCode::NotFound, "no group '" + r.name + "'"));
+      }
+      writeGroup(w, it->second);
+      break;
+    }
+    default:
+      return internalReply("unhandled admin route");
+  }
+  return jsonReply(200, text(buf));
+}
+
+Reply Server::Impl::finishAdminPut(const Route& r, const std::string& body) {
+  auto users = userStore();
+  if (!users) return errorReply(users.error());
+  security::UserStore& store = **users;
+  switch (r.kind) {
+    case RouteKind::User: {
+      if (auto valid = security::checkUserName(r.name); !valid) return errorReply(valid.error());
+      auto parsed = parseUserBody(body);
+      if (!parsed) return errorReply(parsed.error());
+      security::UserChange change;
+      change.password = parsed->password;
+      if (parsed->role) {
+        auto role = security::parseRole(*parsed->role);
+        if (!role) {
+          return errorReply(
+              Error::field(ErrorCode::InvalidArgument, "/role",
+                           "unknown role '" + *parsed->role + "' (admin, operator or user)"));
+        }
+        change.role = *role;
+      }
+      if (parsed->groups) {
+        // Named by their place in the body (the store's pointers are of the sorted set).
+        security::Directory d = store.directory();
+        for (size_t i = 0; i < parsed->groups->size(); ++i) {
+          if (!d.groups.count((*parsed->groups)[i])) {
+            return errorReply(Error::field(ErrorCode::InvalidArgument,
+                                           "/groups/" + std::to_string(i),
+                                           "unknown group '" + (*parsed->groups)[i] + "'"));
+          }
+        }
+        change.groups = std::set<std::string>(parsed->groups->begin(), parsed->groups->end());
+      }
+      // The password is hashed here, on this pool thread: count it as a login.
+      Slot slot(logins_, options_.max_concurrent_logins);
+      if (!slot) return tooMany("logins and password changes", options_.max_concurrent_logins);
+      bool created = false;
+      if (auto set = store.setUser(r.name, change, created); !set) return errorReply(set.error());
+      // A new password ends the sessions opened with the old one.
+      if (!created && change.password) security_.logOut(r.name);
+      auto user = store.find(r.name);
+      if (!user) return internalReply("the user just written is gone");
+      rapidjson::StringBuffer buf;
+      JsonWriter w(buf);
+      writeUser(w, *user, store.groupsOf(r.name));
+      CORCH_LOG(lg, Info) << "user " << r.name << (created ? " created" : " changed") << " ("
+                          << toString(user->role) << ")";
+      Reply reply = jsonReply(created ? 201 : 200, text(buf));
+      if (created) reply.headers.emplace_back("Location", "/users/" + r.name);
+      return reply;
+    }
+    case RouteKind::Group: {
+      if (auto valid = security::checkGroupName(r.name); !valid) return errorReply(valid.error());
+      auto members = parseGroupBody(body);
+      if (!members) return errorReply(members.error());
+      std::set<std::string> set(members->begin(), members->end());
+      // Refer to members by their place in the body, which the store's pointers (of the sorted
+      // set) may not be.
+      for (size_t i = 0; i < members->size(); ++i) {
+        if (!store.find((*members)[i])) {
+          return errorReply(Error::field(ErrorCode::InvalidArgument,
+                                         "/members/" + std::to_string(i),
+                                         "unknown user '" + (*members)[i] + "'"));
+        }
+      }
+      bool created = false;
+      if (auto done = store.setGroup(r.name, set, created); !done) return errorReply(done.error());
+      rapidjson::StringBuffer buf;
+      JsonWriter w(buf);
+      writeGroup(w, security::Group{r.name, set});
+      Reply reply = jsonReply(created ? 201 : 200, text(buf));
+      if (created) reply.headers.emplace_back("Location", "/groups/" + r.name);
+      return reply;
+    }
+    case RouteKind::GraphGrants: {
+      auto parsed = parseGrantBody(body);
+      if (!parsed) return errorReply(parsed.error());
+      auto known = service_.graphStatus(r.graph_id);
+      if (!known) return errorReply(known.error());
+      security::Directory d = store.directory();
+      for (size_t i = 0; i < parsed->users.size(); ++i) {
+        if (!d.users.count(parsed->users[i])) {
+          return errorReply(Error::field(ErrorCode::InvalidArgument, "/users/" + std::to_string(i),
+                                         "unknown user '" + parsed->users[i] + "'"));
+        }
+      }
+      for (size_t i = 0; i < parsed->groups.size(); ++i) {
+        if (!d.groups.count(parsed->groups[i])) {
+          return errorReply(Error::field(ErrorCode::InvalidArgument, "/groups/" + std::to_string(i),
+                                         "unknown group '" + parsed->groups[i] + "'"));
+        }
+      }
+      security::Grant grant{{parsed->users.begin(), parsed->users.end()},
+                            {parsed->groups.begin(), parsed->groups.end()}};
+      if (auto done = store.setGrant(r.graph_id, grant); !done) return errorReply(done.error());
+      return jsonReply(200, grantJson(r.graph_id, grant));
+    }
+    default:
+      return internalReply("unhandled admin route");
+  }
+}
+
+Reply Server::Impl::serveAdminDelete(const Route& r) {
+  auto users = userStore();
+  if (!users) return errorReply(users.error());
+  if (r.kind == RouteKind::User) {
+    if (auto done = (*users)->deleteUser(r.name); !done) return errorReply(done.error());
+    security_.logOut(r.name);
+    CORCH_LOG(lg, Info) << "user " << r.name << " deleted";
+  } else if (r.kind == RouteKind::Group) {
+    if (auto done = (*users)->deleteGroup(r.name); !done) return errorReply(done.error());
+  } else {
+    return internalReply("unhandled admin route");
+  }
+  return Reply{204, {}, {}, {}, {}};
 }
 
 Reply Server::Impl::tooMany(const std::string& what, size_t limit) {

@@ -36,8 +36,28 @@
 // When the SecurityManager has authentication enabled, every other request needs a token from
 // POST /login, in X-Auth-Token (un-orchestrator's clients) or Authorization: Bearer; without one,
 // or with an unknown or expired one, it is a 401 with WWW-Authenticate: Bearer, whatever its path
-// (an unknown path too: nothing is told to a client without a token). Disabled, tokens are not
-// looked at, and POST /login still answers a token for any well-formed body.
+// (an unknown path too: nothing is told to a client without a token). With no user at all yet,
+// every request is a 503 saying how to create the first admin. Disabled, tokens are not looked
+// at, and POST /login still answers a token for any well-formed body.
+//
+// Permissions (DESIGN section 5, "Security"), checked after the path (404) and the method (405):
+// admins may do everything; operators everything but /users and /groups; users only GET the
+// graphs granted to them (directly or through a group: security/user_store.h) and their status
+// and logs, through either API, and GET /graphs and GET /NF-FG list only those. Anything else is
+// a 403 (permission-denied). The admin resources:
+//
+//   GET    /users                     200 {"users": [{"name", "role", "groups"}]}
+//   GET    /users/{name}              200 {"name", "role", "groups"}
+//   PUT    /users/{name}              {"password"?, "role"?, "groups"?}: 201 created, 200 changed
+//   DELETE /users/{name}              204 (409 for the last admin)
+//   GET    /groups, /groups/{name}    200 {"groups": [{"name", "members"}]}, {"name", "members"}
+//   PUT    /groups/{name}             {"members": [...]}: 201 created, 200 replaced
+//   DELETE /groups/{name}             204
+//   GET    /graphs/{id}/grants        200 {"graph", "users", "groups"} (operators too)
+//   PUT    /graphs/{id}/grants        {"users"?, "groups"?}: 200; an empty grant removes it
+//
+// A DELETE of a graph also forgets its grant. A new password or a deleted user ends that user's
+// sessions; a changed role or group applies to the tokens they hold (read at each request).
 //
 // Every error is an RFC 9457 problem document (application/problem+json, see rest/responses.h).
 // Unknown paths are 404 whatever the method; known paths with another method are 405 with Allow.
@@ -68,9 +88,10 @@ class SecurityManager;
 
 namespace corch::rest {
 
-// HTTPS (DESIGN section 5, "Security"). Reserved: not implemented yet, and start() refuses it
-// rather than serving plain HTTP when TLS was asked for. When it lands it is set up through
-// cpprest's http_listener_config::set_ssl_context_callback, in Server::Impl::start().
+// HTTPS (DESIGN section 5, "Security"), through cpprest's listener with OpenSSL: TLS 1.2 at
+// least, TLS 1.2 ciphers limited to ECDHE with AES-GCM or ChaCha20-Poly1305, no compression,
+// renegotiation or session tickets. The files are read and checked (the key matching the
+// certificate) by start(), which fails naming them; the URL is then https://.
 struct TlsOptions {
   std::string cert_file;  // PEM certificate chain
   std::string key_file;   // PEM private key
@@ -110,7 +131,8 @@ class Server {
 
   // The port listened on (the chosen one when options.port was 0); 0 before start().
   uint16_t port() const;
-  // The base URL clients use, "http://127.0.0.1:8080"; empty before start().
+  // The base URL clients use, "https://127.0.0.1:8080" (http:// without TLS); empty before
+  // start().
   std::string url() const;
 
  private:

@@ -53,13 +53,6 @@ Result<std::unique_ptr<SecurityManager>> SecurityManager::create(SecurityOptions
     }
     auto store = UserStore::open(options.users_file, options.pbkdf2_iterations);
     if (!store) return std::move(store).error();
-    if ((*store)->size() == 0) {
-      return Error(ErrorCode::InvalidArgument,
-                   "authentication is enabled but the users file " + options.users_file +
-                       " holds no user (or does not exist); create the first one with "
-                       "'corchd --config FILE --add-user NAME --role admin', which reads its "
-                       "password from stdin");
-    }
     users = std::move(*store);
   }
   return std::unique_ptr<SecurityManager>(
@@ -69,6 +62,9 @@ Result<std::unique_ptr<SecurityManager>> SecurityManager::create(SecurityOptions
 Result<IssuedToken> SecurityManager::login(std::string_view user, std::string_view password) {
   ThreadStateRelease release;
   if (!users_) return tokens_.issue(std::string(user), Role::Admin);
+  if (needsFirstUser()) {
+    return Error(ErrorCode::Unavailable, firstUserHint(options_.users_file));
+  }
   auto found = users_->authenticate(user, password);
   if (!found) {
     CORCH_LOG(lg, Info) << "login of '" << shown(user) << "' refused: " << found.error().message();
@@ -80,7 +76,25 @@ Result<IssuedToken> SecurityManager::login(std::string_view user, std::string_vi
 
 Result<Session> SecurityManager::authenticate(std::string_view token) {
   ThreadStateRelease release;
-  return tokens_.check(token);
+  auto session = tokens_.check(token);
+  if (!session || !users_) return session;
+  auto user = users_->find(session->user);
+  if (!user) {
+    tokens_.revokeUser(session->user);
+    return Error(ErrorCode::Unauthenticated,
+                 "the token's user '" + session->user + "' no longer exists");
+  }
+  session->role = user->role;
+  return session;
+}
+
+bool SecurityManager::needsFirstUser() { return users_ && users_->size() == 0; }
+
+std::string SecurityManager::firstUserHint(const std::string& users_file) {
+  return "no user exists yet (users file " + users_file +
+         "): create the first admin with 'corchd --config FILE --add-user NAME --role admin' "
+         "(the password is read from stdin), or with the configuration's initial-admin "
+         "{\"name\", \"password-file\"} and a restart";
 }
 
 }  // namespace corch::security

@@ -81,6 +81,11 @@ bool TokenStore::revoke(std::string_view token) {
   return sessions_.erase(key) > 0;
 }
 
+size_t TokenStore::revokeUser(std::string_view user) {
+  std::lock_guard lock(mu_);
+  return std::erase_if(sessions_, [user](const auto& entry) { return entry.second.user == user; });
+}
+
 size_t TokenStore::size() {
   std::lock_guard lock(mu_);
   return sessions_.size();

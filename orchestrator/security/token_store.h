@@ -49,6 +49,8 @@ class TokenStore {
   Result<Session> check(std::string_view token);
   // Forgets a token (logout); false if it was not known.
   bool revoke(std::string_view token);
+  // Forgets every token of a user (deleted, or given a new password); how many there were.
+  size_t revokeUser(std::string_view user);
 
   std::chrono::seconds lifetime() const { return lifetime_; }
   size_t size();

@@ -55,6 +55,21 @@ Result<void> onlyKeys(const Value& object, const std::string& pointer,
   return Ok();
 }
 
+// A list of distinct names, each valid by `check`.
+Result<std::set<std::string>> getNames(const Value& v, const std::string& pointer,
+                                       Result<void> (*check)(std::string_view)) {
+  if (!v.IsArray()) return fieldError(pointer, "must be a list of names");
+  std::set<std::string> out;
+  for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+    const std::string at = pointer + "/" + std::to_string(i);
+    if (!v[i].IsString()) return fieldError(at, "must be a string");
+    std::string name(v[i].GetString(), v[i].GetStringLength());
+    if (auto valid = check(name); !valid) return fieldError(at, valid.error().message());
+    if (!out.insert(name).second) return fieldError(at, "'" + name + "' appears twice");
+  }
+  return out;
+}
+
 Result<std::string> getString(const Value& object, const char* key, const std::string& pointer) {
   const Value& v = object[key];
   if (!v.IsString()) return fieldError(pointer + "/" + key, "must be a string");
@@ -162,6 +177,13 @@ std::optional<Role> parseRole(std::string_view name) {
   return std::nullopt;
 }
 
+Result<void> checkGroupName(std::string_view name) {
+  if (checkUserName(name)) return Ok();
+  return Error(ErrorCode::InvalidArgument,
+               "invalid group name: a group name is 1 to 64 characters of A-Z, a-z, 0-9, '.', "
+               "'_', '-' and '@'");
+}
+
 Result<void> checkUserName(std::string_view name) {
   auto allowed = [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' ||
@@ -175,7 +197,29 @@ Result<void> checkUserName(std::string_view name) {
                "'-' and '@'");
 }
 
-std::string printUsers(const std::map<std::string, User, std::less<>>& users) {
+namespace {
+
+void writeNames(rapidjson::PrettyWriter<rapidjson::StringBuffer>& w, const char* key,
+                const std::set<std::string>& names) {
+  w.Key(key);
+  w.StartArray();
+  for (const auto& name : names)
+    w.String(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+  w.EndArray();
+}
+
+// A graph id as the REST API accepts it (rest/routes.h checkGraphId): 1 to 64 characters of
+// [A-Za-z0-9._-].
+bool validGraphId(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && id != "." && id != ".." &&
+         std::all_of(id.begin(), id.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+         });
+}
+
+}  // namespace
+
+std::string printDirectory(const Directory& directory) {
   rapidjson::StringBuffer buf;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
   w.SetIndent(' ', 2);
@@ -187,7 +231,7 @@ std::string printUsers(const std::map<std::string, User, std::less<>>& users) {
   w.Int(kFileVersion);
   w.Key("users");
   w.StartArray();
-  for (const auto& [name, user] : users) {
+  for (const auto& [name, user] : directory.users) {
     w.StartObject();
     w.Key("name");
     string(user.name);
@@ -207,11 +251,42 @@ std::string printUsers(const std::map<std::string, User, std::less<>>& users) {
     w.EndObject();
   }
   w.EndArray();
+  if (!directory.groups.empty()) {
+    w.Key("groups");
+    w.StartArray();
+    for (const auto& [name, group] : directory.groups) {
+      w.StartObject();
+      w.Key("name");
+      string(name);
+      writeNames(w, "members", group.members);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  if (!directory.grants.empty()) {
+    w.Key("grants");
+    w.StartArray();
+    for (const auto& [graph, grant] : directory.grants) {
+      w.StartObject();
+      w.Key("graph");
+      string(graph);
+      writeNames(w, "users", grant.users);
+      writeNames(w, "groups", grant.groups);
+      w.EndObject();
+    }
+    w.EndArray();
+  }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize()) + "\n";
 }
 
-Result<std::map<std::string, User, std::less<>>> parseUsers(std::string_view text) {
+std::string printUsers(const std::map<std::string, User, std::less<>>& users) {
+  Directory directory;
+  directory.users = users;
+  return printDirectory(directory);
+}
+
+Result<Directory> parseDirectory(std::string_view text) {
   rapidjson::Document doc;
   doc.Parse(text.data(), text.size());
   if (doc.HasParseError()) {
@@ -219,24 +294,99 @@ Result<std::map<std::string, User, std::less<>>> parseUsers(std::string_view tex
                  "not JSON: " + std::string(rapidjson::GetParseError_En(doc.GetParseError())) +
                      " at offset " + std::to_string(doc.GetErrorOffset()));
   }
-  CORCH_TRY(onlyKeys(doc, "", {"version", "users"}));
+  if (!doc.IsObject()) return fieldError("", "must be an object");
+  for (const auto& member : doc.GetObject()) {
+    std::string_view key(member.name.GetString(), member.name.GetStringLength());
+    if (key != "version" && key != "users" && key != "groups" && key != "grants") {
+      return fieldError("/" + std::string(key), "unknown field '" + std::string(key) + "'");
+    }
+  }
+  for (const char* key : {"version", "users"}) {
+    if (!doc.HasMember(key)) return fieldError(std::string("/") + key, "is missing");
+  }
   if (!doc["version"].IsInt() || doc["version"].GetInt() != kFileVersion) {
     return fieldError("/version", "must be " + std::to_string(kFileVersion) +
                                       " (a users file of another corch version)");
   }
+  Directory out;
   const Value& list = doc["users"];
   if (!list.IsArray()) return fieldError("/users", "must be a list of users");
-  std::map<std::string, User, std::less<>> users;
   for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
     std::string pointer = "/users/" + std::to_string(i);
     auto user = parseUser(list[i], pointer);
     if (!user) return std::move(user).error();
     std::string name = user->name;
-    if (!users.emplace(name, std::move(*user)).second) {
+    if (!out.users.emplace(name, std::move(*user)).second) {
       return fieldError(pointer + "/name", "user '" + name + "' appears twice");
     }
   }
-  return users;
+  auto knownUsers = [&out](const std::set<std::string>& names,
+                           const std::string& pointer) -> Result<void> {
+    size_t i = 0;
+    for (const auto& name : names) {
+      if (!out.users.count(name)) {
+        return fieldError(pointer + "/" + std::to_string(i), "unknown user '" + name + "'");
+      }
+      ++i;
+    }
+    return Ok();
+  };
+  if (doc.HasMember("groups")) {
+    const Value& groups = doc["groups"];
+    if (!groups.IsArray()) return fieldError("/groups", "must be a list of groups");
+    for (rapidjson::SizeType i = 0; i < groups.Size(); ++i) {
+      std::string pointer = "/groups/" + std::to_string(i);
+      CORCH_TRY(onlyKeys(groups[i], pointer, {"name", "members"}));
+      auto name = getString(groups[i], "name", pointer);
+      if (!name) return std::move(name).error();
+      if (auto valid = checkGroupName(*name); !valid) {
+        return fieldError(pointer + "/name", valid.error().message());
+      }
+      auto members = getNames(groups[i]["members"], pointer + "/members", checkUserName);
+      if (!members) return std::move(members).error();
+      CORCH_TRY(knownUsers(*members, pointer + "/members"));
+      if (!out.groups.emplace(*name, Group{*name, std::move(*members)}).second) {
+        return fieldError(pointer + "/name", "group '" + *name + "' appears twice");
+      }
+    }
+  }
+  if (doc.HasMember("grants")) {
+    const Value& grants = doc["grants"];
+    if (!grants.IsArray()) return fieldError("/grants", "must be a list of grants");
+    for (rapidjson::SizeType i = 0; i < grants.Size(); ++i) {
+      std::string pointer = "/grants/" + std::to_string(i);
+      CORCH_TRY(onlyKeys(grants[i], pointer, {"graph", "users", "groups"}));
+      auto graph = getString(grants[i], "graph", pointer);
+      if (!graph) return std::move(graph).error();
+      if (!validGraphId(*graph)) return fieldError(pointer + "/graph", "invalid graph id");
+      Grant grant;
+      auto users = getNames(grants[i]["users"], pointer + "/users", checkUserName);
+      if (!users) return std::move(users).error();
+      CORCH_TRY(knownUsers(*users, pointer + "/users"));
+      auto group_names = getNames(grants[i]["groups"], pointer + "/groups", checkGroupName);
+      if (!group_names) return std::move(group_names).error();
+      size_t g = 0;
+      for (const auto& name : *group_names) {
+        if (!out.groups.count(name)) {
+          return fieldError(pointer + "/groups/" + std::to_string(g),
+                            "unknown group '" + name + "'");
+        }
+        ++g;
+      }
+      grant.users = std::move(*users);
+      grant.groups = std::move(*group_names);
+      if (!out.grants.emplace(*graph, std::move(grant)).second) {
+        return fieldError(pointer + "/graph", "graph '" + *graph + "' appears twice");
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::map<std::string, User, std::less<>>> parseUsers(std::string_view text) {
+  auto directory = parseDirectory(text);
+  if (!directory) return std::move(directory).error();
+  return std::move(directory->users);
 }
 
 Result<std::unique_ptr<UserStore>> UserStore::open(std::string path, uint32_t iterations) {
@@ -263,7 +413,7 @@ Result<void> UserStore::loadLocked(bool force) {
   }
   if (!force && now == stamp_) return Ok();
   if (!now.exists) {
-    users_.clear();
+    dir_ = Directory{};
     stamp_ = now;
     return Ok();
   }
@@ -272,21 +422,21 @@ Result<void> UserStore::loadLocked(bool force) {
   std::stringstream text;
   text << in.rdbuf();
   if (in.bad()) return errnoError("cannot read users file " + path_, errno);
-  auto users = parseUsers(text.str());
+  auto users = parseDirectory(text.str());
   if (!users) return std::move(users).error().context("users file " + path_);
   if ((st.st_mode & 077) != 0) {
     CORCH_LOG(lg, Warn) << "users file " << path_ << " can be read by other users (mode "
                         << std::oct << (st.st_mode & 0777) << std::dec
                         << "): its password hashes can be attacked offline; chmod 600 it";
   }
-  users_ = std::move(*users);
+  dir_ = std::move(*users);
   stamp_ = now;
   return Ok();
 }
 
 void UserStore::refreshLocked() {
   if (auto loaded = loadLocked(false); !loaded) {
-    CORCH_LOG(lg, Warn) << loaded.error().message() << "; keeping the " << users_.size()
+    CORCH_LOG(lg, Warn) << loaded.error().message() << "; keeping the " << dir_.users.size()
                         << " user(s) read before";
   }
 }
@@ -296,7 +446,7 @@ Result<User> UserStore::authenticate(std::string_view name, std::string_view pas
   {
     std::lock_guard lock(mu_);
     refreshLocked();
-    if (auto it = users_.find(name); it != users_.end()) user = it->second;
+    if (auto it = dir_.users.find(name); it != dir_.users.end()) user = it->second;
   }
   bool ok =
       user ? verifyPassword(password, user->password) : verifyNoPassword(password, iterations_);
@@ -304,11 +454,7 @@ Result<User> UserStore::authenticate(std::string_view name, std::string_view pas
   return std::move(*user);
 }
 
-Result<void> UserStore::addUser(const std::string& name, std::string_view password, Role role) {
-  CORCH_TRY(checkUserName(name));
-  CORCH_TRY(checkNewPassword(password));
-  auto hash = hashPassword(password, iterations_);
-  if (!hash) return std::move(hash).error();
+Result<void> UserStore::modify(const std::function<Result<void>(Directory&)>& change) {
   std::error_code ec;
   fs::path folder = fs::path(path_).parent_path();
   if (!folder.empty()) {
@@ -321,21 +467,210 @@ Result<void> UserStore::addUser(const std::string& name, std::string_view passwo
   if (!lock) return std::move(lock).error();
   std::lock_guard guard(mu_);
   CORCH_TRY(loadLocked(true));
-  if (users_.count(name)) {
-    return Error(ErrorCode::AlreadyExists, "user '" + name + "' already exists in " + path_);
-  }
-  auto users = users_;
-  users.emplace(name, User{name, role, std::move(*hash)});
-  CORCH_TRY(writeFileAtomically(path_, printUsers(users), kFileMode));
+  Directory next = dir_;
+  CORCH_TRY(change(next));
+  CORCH_TRY(writeFileAtomically(path_, printDirectory(next), kFileMode));
   CORCH_TRY(loadLocked(true));
   return Ok();
+}
+
+Result<void> UserStore::addUser(const std::string& name, std::string_view password, Role role) {
+  CORCH_TRY(checkUserName(name));
+  CORCH_TRY(checkNewPassword(password));
+  auto hash = hashPassword(password, iterations_);
+  if (!hash) return std::move(hash).error();
+  return modify([&](Directory& d) -> Result<void> {
+    if (d.users.count(name)) {
+      return Error(ErrorCode::AlreadyExists, "user '" + name + "' already exists in " + path_);
+    }
+    d.users.emplace(name, User{name, role, std::move(*hash)});
+    return Ok();
+  });
+}
+
+namespace {
+
+size_t admins(const Directory& d) {
+  return static_cast<size_t>(std::count_if(d.users.begin(), d.users.end(), [](const auto& entry) {
+    return entry.second.role == Role::Admin;
+  }));
+}
+
+}  // namespace
+
+Result<void> UserStore::setUser(const std::string& name, const UserChange& change, bool& created) {
+  CORCH_TRY(checkUserName(name));
+  std::optional<PasswordHash> hash;
+  if (change.password) {
+    if (auto valid = checkNewPassword(*change.password); !valid) {
+      return fieldError("/password", valid.error().message());
+    }
+    auto made = hashPassword(*change.password, iterations_);
+    if (!made) return std::move(made).error();
+    hash = std::move(*made);
+  }
+  return modify([&](Directory& d) -> Result<void> {
+    auto it = d.users.find(name);
+    created = it == d.users.end();
+    if (created) {
+      if (!hash) return fieldError("/password", "is missing (a new user needs a password)");
+      if (!change.role) return fieldError("/role", "is missing (a new user needs a role)");
+      it = d.users.emplace(name, User{name, *change.role, *hash}).first;
+    } else {
+      if (hash) it->second.password = *hash;
+      if (change.role) it->second.role = *change.role;
+    }
+    if (change.groups) {
+      size_t i = 0;
+      for (const auto& group : *change.groups) {
+        if (!d.groups.count(group)) {
+          return fieldError("/groups/" + std::to_string(i), "unknown group '" + group + "'");
+        }
+        ++i;
+      }
+      for (auto& [group_name, group] : d.groups) {
+        if (change.groups->count(group_name)) {
+          group.members.insert(name);
+        } else {
+          group.members.erase(name);
+        }
+      }
+    }
+    if (admins(d) == 0) {
+      return Error::field(ErrorCode::Conflict, "/role",
+                          "user '" + name + "' is the last admin: there must always be one");
+    }
+    return Ok();
+  });
+}
+
+Result<void> UserStore::deleteUser(const std::string& name) {
+  return modify([&](Directory& d) -> Result<void> {
+    auto it = d.users.find(name);
+    if (it == d.users.end()) return Error(ErrorCode::NotFound, "no user '" + name + "'");
+    d.users.erase(it);
+    if (admins(d) == 0) {
+      return Error(ErrorCode::Conflict,
+                   "user '" + name + "' is the last admin: there must always be one");
+    }
+    for (auto& [group_name, group] : d.groups) group.members.erase(name);
+    for (auto grant = d.grants.begin(); grant != d.grants.end();) {
+      grant->second.users.erase(name);
+      grant = grant->second.empty() ? d.grants.erase(grant) : std::next(grant);
+    }
+    return Ok();
+  });
+}
+
+Result<void> UserStore::setGroup(const std::string& name, const std::set<std::string>& members,
+                                 bool& created) {
+  CORCH_TRY(checkGroupName(name));
+  return modify([&](Directory& d) -> Result<void> {
+    size_t i = 0;
+    for (const auto& member : members) {
+      if (!d.users.count(member)) {
+        return fieldError("/members/" + std::to_string(i), "unknown user '" + member + "'");
+      }
+      ++i;
+    }
+    created = d.groups.count(name) == 0;
+    d.groups[name] = Group{name, members};
+    return Ok();
+  });
+}
+
+Result<void> UserStore::deleteGroup(const std::string& name) {
+  return modify([&](Directory& d) -> Result<void> {
+    if (d.groups.erase(name) == 0) return Error(ErrorCode::NotFound, "no group '" + name + "'");
+    for (auto grant = d.grants.begin(); grant != d.grants.end();) {
+      grant->second.groups.erase(name);
+      grant = grant->second.empty() ? d.grants.erase(grant) : std::next(grant);
+    }
+    return Ok();
+  });
+}
+
+Result<void> UserStore::setGrant(const std::string& graph_id, const Grant& grant) {
+  if (!validGraphId(graph_id)) {
+    return Error(ErrorCode::InvalidArgument, "invalid graph id '" + graph_id + "'");
+  }
+  return modify([&](Directory& d) -> Result<void> {
+    size_t i = 0;
+    for (const auto& user : grant.users) {
+      if (!d.users.count(user)) {
+        return fieldError("/users/" + std::to_string(i), "unknown user '" + user + "'");
+      }
+      ++i;
+    }
+    i = 0;
+    for (const auto& group : grant.groups) {
+      if (!d.groups.count(group)) {
+        return fieldError("/groups/" + std::to_string(i), "unknown group '" + group + "'");
+      }
+      ++i;
+    }
+    if (grant.empty()) {
+      d.grants.erase(graph_id);
+    } else {
+      d.grants[graph_id] = grant;
+    }
+    return Ok();
+  });
+}
+
+Result<void> UserStore::removeGrant(const std::string& graph_id) {
+  {
+    std::lock_guard lock(mu_);
+    refreshLocked();
+    if (!dir_.grants.count(graph_id)) return Ok();
+  }
+  return modify([&](Directory& d) -> Result<void> {
+    d.grants.erase(graph_id);
+    return Ok();
+  });
+}
+
+bool UserStore::granted(std::string_view user, std::string_view graph_id) {
+  std::lock_guard lock(mu_);
+  refreshLocked();
+  auto it = dir_.grants.find(graph_id);
+  if (it == dir_.grants.end()) return false;
+  if (it->second.users.count(std::string(user))) return true;
+  for (const auto& group : it->second.groups) {
+    auto g = dir_.groups.find(group);
+    if (g != dir_.groups.end() && g->second.members.count(std::string(user))) return true;
+  }
+  return false;
+}
+
+Grant UserStore::grant(std::string_view graph_id) {
+  std::lock_guard lock(mu_);
+  refreshLocked();
+  auto it = dir_.grants.find(graph_id);
+  return it == dir_.grants.end() ? Grant{} : it->second;
+}
+
+Directory UserStore::directory() {
+  std::lock_guard lock(mu_);
+  refreshLocked();
+  return dir_;
+}
+
+std::set<std::string> UserStore::groupsOf(std::string_view name) {
+  std::lock_guard lock(mu_);
+  refreshLocked();
+  std::set<std::string> out;
+  for (const auto& [group_name, group] : dir_.groups) {
+    if (group.members.count(std::string(name))) out.insert(group_name);
+  }
+  return out;
 }
 
 std::optional<User> UserStore::find(std::string_view name) {
   std::lock_guard lock(mu_);
   refreshLocked();
-  auto it = users_.find(name);
-  if (it == users_.end()) return std::nullopt;
+  auto it = dir_.users.find(name);
+  if (it == dir_.users.end()) return std::nullopt;
   return it->second;
 }
 
@@ -343,14 +678,14 @@ std::vector<std::string> UserStore::names() {
   std::lock_guard lock(mu_);
   refreshLocked();
   std::vector<std::string> out;
-  for (const auto& entry : users_) out.push_back(entry.first);
+  for (const auto& entry : dir_.users) out.push_back(entry.first);
   return out;
 }
 
 size_t UserStore::size() {
   std::lock_guard lock(mu_);
   refreshLocked();
-  return users_.size();
+  return dir_.users.size();
 }
 
 }  // namespace corch::security

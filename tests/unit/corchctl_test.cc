@@ -20,6 +20,7 @@
 #include "corch/log.h"
 #include "rest/fake_graph_service.h"
 #include "rest/server.h"
+#include "security/certificate.h"
 #include "security/testing.h"
 #include "util/files.h"
 
@@ -60,16 +61,24 @@ bool contains(const std::string& text, const std::string& part) {
 }
 
 struct Fixture {
-  explicit Fixture(corch::security::SecurityManager* security = nullptr) {
+  // With `tls`, the server serves HTTPS with a certificate generated in the test's folder.
+  explicit Fixture(corch::security::SecurityManager* security = nullptr, bool tls = false) {
     corch::log::setLevel(corch::log::Level::Warn);
-    ServerOptions options;
-    options.port = 0;
-    server.emplace(options, service, security);
-    auto started = server->start();
-    BOOST_REQUIRE_MESSAGE(started.ok(), started.error().message());
     char pattern[] = "/tmp/corchctl-test-XXXXXX";
     BOOST_REQUIRE(mkdtemp(pattern) != nullptr);
     dir = pattern;
+    ServerOptions options;
+    options.port = 0;
+    if (tls) {
+      cert = dir / "cert.pem";
+      auto made = corch::security::ensureCertificate(cert.string(), (dir / "key.pem").string(),
+                                                     {"127.0.0.1"});
+      BOOST_REQUIRE(made.ok());
+      options.tls = corch::rest::TlsOptions{cert.string(), (dir / "key.pem").string()};
+    }
+    server.emplace(options, service, security);
+    auto started = server->start();
+    BOOST_REQUIRE_MESSAGE(started.ok(), started.error().message());
   }
   ~Fixture() {
     std::error_code ignored;
@@ -83,7 +92,8 @@ struct Fixture {
   }
 
   // Runs corchctl with `args` (after --url, unless `with_url` is false), `env` added to this
-  // process's environment (without its CORCH_URL and CORCH_TOKEN) and `input` on its stdin
+  // process's environment (without its CORCH_* variables; the session file in the test's folder
+  // unless `env` names another) and `input` on its stdin
   // (/dev/null if none); waits for it to exit. corchctl's own request timeout bounds the wait.
   Run run(const std::vector<std::string>& args, bool with_url = true,
           const std::vector<std::string>& env = {},
@@ -101,10 +111,9 @@ struct Fixture {
     std::vector<std::string> env_text;
     for (char** e = environ; *e; ++e) {
       std::string var = *e;
-      if (var.rfind("CORCH_URL=", 0) != 0 && var.rfind("CORCH_TOKEN=", 0) != 0) {
-        env_text.push_back(var);
-      }
+      if (var.rfind("CORCH_", 0) != 0) env_text.push_back(var);
     }
+    env_text.push_back("CORCH_SESSION=" + (dir / "session.json").string());
     env_text.insert(env_text.end(), env.begin(), env.end());
     std::vector<char*> envp;
     for (auto& e : env_text) envp.push_back(e.data());
@@ -135,6 +144,7 @@ struct Fixture {
   FakeGraphService service;
   std::optional<Server> server;
   fs::path dir;
+  fs::path cert;  // with TLS
 };
 
 }  // namespace
@@ -362,6 +372,99 @@ BOOST_AUTO_TEST_CASE(login_without_authentication_prints_a_token) {
   auto login = f.run({"login", "anyone"}, true, {}, std::string("anything\n"));
   BOOST_TEST(login.status == 0, login.err);
   BOOST_TEST(login.out.size() == 65u, login.out);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// corchd serves HTTPS with its own certificate: corchctl trusts it by file, and a session saved
+// by login --save spares the flags.
+BOOST_AUTO_TEST_SUITE(https)
+
+struct TlsFixture {
+  TlsFixture()
+      : security(corch::security::testing::enabledManager(
+            (users_dir.path() / "users.json").string(),
+            {{"admin", "admin-password"},
+             {"reader", "reader-password", corch::security::Role::User}},
+            std::chrono::seconds(3600))),
+        f(security.get(), true) {}
+
+  std::string login() {
+    auto r = f.run({"--cacert", f.cert.string(), "login", "admin"}, true, {},
+                   std::string("admin-password\n"));
+    BOOST_REQUIRE_MESSAGE(r.status == 0, r.err);
+    return r.out.substr(0, r.out.size() - 1);
+  }
+
+  corch::test::TempDir users_dir{"corchctl-tls"};
+  std::unique_ptr<corch::security::SecurityManager> security;
+  Fixture f;
+};
+
+BOOST_FIXTURE_TEST_CASE(trusts_the_certificate_by_file_or_not_at_all, TlsFixture) {
+  BOOST_REQUIRE(f.server->url().rfind("https://", 0) == 0);
+  std::string token = login();
+  auto untrusted = f.run({"--token", token, "list"});
+  BOOST_TEST(untrusted.status == 1);
+  BOOST_TEST(contains(untrusted.err, "--cacert"), untrusted.err);
+  auto by_flag = f.run({"--token", token, "--cacert", f.cert.string(), "list"});
+  BOOST_TEST(by_flag.status == 0, by_flag.err);
+  BOOST_TEST(contains(by_flag.out, "no graphs"), by_flag.out);
+  auto by_env = f.run({"list"}, true, {"CORCH_TOKEN=" + token, "CORCH_CACERT=" + f.cert.string()});
+  BOOST_TEST(by_env.status == 0, by_env.err);
+  auto insecure = f.run({"--token", token, "--insecure", "list"});
+  BOOST_TEST(insecure.status == 0, insecure.err);
+  auto missing = f.run({"--cacert", (f.dir / "none.pem").string(), "list"});
+  BOOST_TEST(missing.status == 2);
+  BOOST_TEST(contains(missing.err, "none.pem"), missing.err);
+}
+
+BOOST_FIXTURE_TEST_CASE(login_save_then_no_flags, TlsFixture) {
+  auto saved = f.run({"--cacert", f.cert.string(), "login", "admin", "--save"}, true, {},
+                     std::string("admin-password\n"));
+  BOOST_TEST_REQUIRE(saved.status == 0, saved.err);
+  const fs::path session = f.dir / "session.json";
+  BOOST_TEST(fs::exists(session));
+  BOOST_TEST(((fs::status(session).permissions() & fs::perms::all) ==
+              (fs::perms::owner_read | fs::perms::owner_write)));
+  auto file = f.write("g1.json", kGraph);
+  // Neither --url, --token nor --cacert: all from the session.
+  auto deployed = f.run({"deploy", file.string()}, false);
+  BOOST_TEST(deployed.status == 0, deployed.err);
+  auto listed = f.run({"list"}, false);
+  BOOST_TEST(contains(listed.out, "g1  demo graph  deployed"), listed.out);
+  // The session's token is not sent to another URL.
+  auto elsewhere = f.run({"--url", "https://127.0.0.2:1", "list"}, false);
+  BOOST_TEST(elsewhere.status == 1);
+}
+
+BOOST_FIXTURE_TEST_CASE(users_groups_and_grants, TlsFixture) {
+  std::vector<std::string> base = {"--cacert", f.cert.string(), "--token", login()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), base.begin(), base.end());
+    return args;
+  };
+  auto added = f.run(with({"user", "add", "ann", "user"}), true, {}, std::string("ann-password\n"));
+  BOOST_TEST(added.status == 0, added.err);
+  BOOST_TEST(f.run(with({"group", "set", "readers", "ann"})).status == 0);
+  auto users = f.run(with({"user", "list"}));
+  BOOST_TEST(users.status == 0, users.err);
+  BOOST_TEST(contains(users.out, "ann     user   readers"), users.out);
+  auto groups = f.run(with({"group", "list"}));
+  BOOST_TEST(contains(groups.out, "readers  ann"), groups.out);
+  auto file = f.write("g1.json", kGraph);
+  BOOST_TEST(f.run(with({"deploy", file.string()})).status == 0);
+  auto granted = f.run(with({"grant", "g1", "group:readers", "user:reader"}));
+  BOOST_TEST(granted.status == 0, granted.err);
+  BOOST_TEST(contains(granted.out, "g1     reader  readers"), granted.out);
+  auto shown = f.run(with({"grant", "g1", "--show"}));
+  BOOST_TEST(shown.out == granted.out);
+  auto bad = f.run(with({"grant", "g1", "user:ghost"}));
+  BOOST_TEST(bad.status == 1);
+  BOOST_TEST(contains(bad.err, "/users/0: unknown user 'ghost'"), bad.err);
+  BOOST_TEST(f.run(with({"user", "delete", "ann"})).status == 0);
+  BOOST_TEST(f.run(with({"group", "delete", "readers"})).status == 0);
+  BOOST_TEST(f.run(with({"user", "frobnicate"})).status == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -255,7 +255,7 @@ BOOST_AUTO_TEST_CASE(invalid_files_are_refused_naming_the_field) {
       const Case& c : {
           Case{"{", ""},
           Case{R"({"version": 2, "users": []})", "/version"},
-          Case{R"({"version": 1, "users": [], "groups": []})", "/groups"},
+          Case{R"({"version": 1, "users": [], "roles": []})", "/roles"},
           Case{R"({"version": 1, "users": [{"name": "a", "role": "root", "password": )" +
                    good_password + "}]}",
                "/users/0/role"},
@@ -279,6 +279,72 @@ BOOST_AUTO_TEST_CASE(invalid_files_are_refused_naming_the_field) {
         BOOST_REQUIRE(!store.error().fields().empty());
         BOOST_TEST(store.error().fields()[0].pointer == c.pointer);
       }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(groups_grants_and_changes_of_users) {
+  TempDir dir;
+  auto store = openStore(dir.path() / "users.json");
+  BOOST_REQUIRE(store->addUser("admin", "admin-pass", Role::Admin).ok());
+  bool created = false;
+  corch::security::UserChange ann;
+  ann.password = "ann-password";
+  ann.role = Role::User;
+  BOOST_REQUIRE(store->setUser("ann", ann, created).ok());
+  BOOST_TEST(created);
+  BOOST_REQUIRE(store->setUser("bob", ann, created).ok());
+  BOOST_REQUIRE(store->setGroup("readers", {"bob"}, created).ok());
+  BOOST_TEST(created);
+  BOOST_REQUIRE(store->setGrant("g1", {{"ann"}, {"readers"}}).ok());
+  BOOST_TEST(store->granted("ann", "g1"));
+  BOOST_TEST(store->granted("bob", "g1"));  // through the group
+  BOOST_TEST(!store->granted("admin", "g1"));
+  BOOST_TEST(!store->granted("ann", "g2"));
+
+  // Another process sees it all (one file), and a file of it is valid.
+  auto other = openStore(dir.path() / "users.json");
+  BOOST_TEST(other->granted("bob", "g1"));
+  BOOST_TEST(other->groupsOf("bob") == std::set<std::string>{"readers"});
+  auto round = corch::security::parseDirectory(readFile(dir.path() / "users.json"));
+  BOOST_REQUIRE(round.ok());
+  BOOST_TEST(round->grants.at("g1").groups.count("readers") == 1u);
+
+  // A user's groups set by a change: out of readers, so no longer granted.
+  corch::security::UserChange regroup;
+  regroup.groups = std::set<std::string>{};
+  BOOST_REQUIRE(store->setUser("bob", regroup, created).ok());
+  BOOST_TEST(!created);
+  BOOST_TEST(!store->granted("bob", "g1"));
+  regroup.groups = std::set<std::string>{"nope"};
+  auto unknown = store->setUser("bob", regroup, created);
+  BOOST_REQUIRE(!unknown.ok());
+  BOOST_TEST(unknown.error().fields()[0].pointer == "/groups/0");
+
+  // Deleting a user or a group removes it from the grants; the last admin stays.
+  BOOST_REQUIRE(store->deleteUser("ann").ok());
+  BOOST_TEST(store->grant("g1").users.empty());
+  BOOST_REQUIRE(store->deleteGroup("readers").ok());
+  BOOST_TEST(store->grant("g1").empty());
+  BOOST_TEST((store->deleteUser("admin").error().code() == ErrorCode::Conflict));
+  corch::security::UserChange demote;
+  demote.role = Role::User;
+  BOOST_TEST((store->setUser("admin", demote, created).error().code() == ErrorCode::Conflict));
+  BOOST_TEST((store->deleteUser("nobody").error().code() == ErrorCode::NotFound));
+  BOOST_TEST((store->find("admin")->role == Role::Admin));
+
+  // Files naming unknown members are refused naming the field.
+  for (auto [text, pointer] :
+       {std::pair{R"({"version": 1, "users": [], "groups": [{"name": "g", "members": ["x"]}]})",
+                  "/groups/0/members/0"},
+        {R"({"version": 1, "users": [], "grants": [{"graph": "g", "users": [], "groups": ["x"]}]})",
+         "/grants/0/groups/0"},
+        {R"({"version": 1, "users": [], "grants": [{"graph": "g", "users": []}]})",
+         "/grants/0/groups"}}) {
+    BOOST_TEST_CONTEXT(text) {
+      auto refused = corch::security::parseDirectory(text);
+      BOOST_REQUIRE(!refused.ok());
+      BOOST_TEST(refused.error().fields()[0].pointer == pointer);
     }
   }
 }
@@ -399,7 +465,7 @@ BOOST_AUTO_TEST_CASE(disabled_gives_a_token_to_anyone) {
   BOOST_TEST(session->user == "whoever");
 }
 
-BOOST_AUTO_TEST_CASE(enabled_needs_a_user) {
+BOOST_AUTO_TEST_CASE(enabled_without_users_starts_and_says_how_to_make_one) {
   TempDir dir;
   SecurityOptions options;
   options.enabled = true;
@@ -408,14 +474,22 @@ BOOST_AUTO_TEST_CASE(enabled_needs_a_user) {
   BOOST_REQUIRE(!no_file.ok());
   BOOST_TEST(contains(no_file.error().message(), "users-file"), no_file.error().message());
 
+  // No users file yet: the manager exists, but nobody can log in until the first admin does.
   options.users_file = (dir.path() / "users.json").string();
   auto no_user = SecurityManager::create(options);
-  BOOST_REQUIRE(!no_user.ok());
-  BOOST_TEST(contains(no_user.error().message(), "holds no user"), no_user.error().message());
-  BOOST_TEST(contains(no_user.error().message(), "--add-user"), no_user.error().message());
+  BOOST_REQUIRE(no_user.ok());
+  BOOST_TEST((*no_user)->needsFirstUser());
+  auto refused = (*no_user)->login("admin", "whatever-pass");
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST((refused.error().code() == ErrorCode::Unavailable));
+  BOOST_TEST(contains(refused.error().message(), "--add-user"), refused.error().message());
+  BOOST_REQUIRE(
+      openStore(dir.path() / "users.json")->addUser("admin", "first-pass", Role::Admin).ok());
+  BOOST_TEST(!(*no_user)->needsFirstUser());
+  BOOST_TEST((*no_user)->login("admin", "first-pass").ok());
 
   writeFile(dir.path() / "users.json", R"({"version": 1, "users": []})", 0600);
-  BOOST_TEST(!SecurityManager::create(options).ok());
+  BOOST_TEST(SecurityManager::create(options).ok());
   writeFile(dir.path() / "users.json", "not json", 0600);
   auto broken = SecurityManager::create(options);
   BOOST_REQUIRE(!broken.ok());
@@ -478,7 +552,8 @@ BOOST_AUTO_TEST_CASE(auth_keys) {
   using corch::node::parseConfig;
   auto defaults = parseConfig("{}");
   BOOST_REQUIRE(defaults.ok());
-  BOOST_TEST(!defaults->auth_enabled);
+  BOOST_TEST(defaults->auth_enabled);  // on unless the configuration turns it off
+  BOOST_TEST(defaults->tls_enabled);
   BOOST_TEST(defaults->token_lifetime_s == 3600u);
   BOOST_TEST(corch::node::usersFile(*defaults) == "/var/lib/corch/users.json");
 
@@ -505,6 +580,64 @@ BOOST_AUTO_TEST_CASE(auth_keys) {
       BOOST_TEST(refused.error().fields()[0].pointer == pointer);
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(tls_initial_admin_and_initial_graphs) {
+  using corch::node::parseConfig;
+  auto defaults = parseConfig(R"({"state-dir": "/srv/corch"})");
+  BOOST_REQUIRE(defaults.ok());
+  BOOST_TEST(corch::node::tlsCertificateFile(*defaults) == "/srv/corch/tls/cert.pem");
+  BOOST_TEST(corch::node::tlsPrivateKeyFile(*defaults) == "/srv/corch/tls/key.pem");
+  BOOST_TEST(defaults->initial_admin.empty());
+  BOOST_TEST(defaults->initial_graphs.empty());
+  BOOST_TEST(defaults->restore_graphs);
+
+  auto set = parseConfig(R"({"tls": {"enabled": false, "certificate": "/c.pem",
+      "private-key": "/k.pem"}, "initial-admin": {"name": "root", "password-file": "/pw"},
+      "initial-graphs": [{"id": "a", "file": "/a.json"}, {"id": "b", "file": "b.json"}],
+      "restore-graphs": false})");
+  BOOST_REQUIRE(set.ok());
+  BOOST_TEST(!set->tls_enabled);
+  BOOST_TEST(corch::node::tlsCertificateFile(*set) == "/c.pem");
+  BOOST_TEST(corch::node::tlsPrivateKeyFile(*set) == "/k.pem");
+  BOOST_TEST(set->initial_admin == "root");
+  BOOST_TEST(set->initial_admin_password_file == "/pw");
+  BOOST_REQUIRE(set->initial_graphs.size() == 2u);
+  BOOST_TEST((set->initial_graphs[1] == corch::node::InitialGraph{"b", "b.json"}));
+  BOOST_TEST(!set->restore_graphs);
+
+  for (auto [text, pointer] :
+       {std::pair{R"({"tls": {"enabled": "no"}})", "/tls/enabled"},
+        {R"({"tls": {"cert": "/c.pem"}})", "/tls/cert"},
+        {R"({"initial-admin": {"name": "root"}})", "/initial-admin/password-file"},
+        {R"({"initial-admin": {"name": "a b", "password-file": "/pw"}})", "/initial-admin/name"},
+        {R"({"initial-admin": {"name": "root", "password": "x"}})", "/initial-admin/password"},
+        {R"({"initial-graphs": {}})", "/initial-graphs"},
+        {R"({"initial-graphs": [{"id": "a"}]})", "/initial-graphs/0/file"},
+        {R"({"initial-graphs": [{"id": "a", "file": "x", "n": 1}]})", "/initial-graphs/0/n"},
+        {R"({"initial-graphs": [{"id": "a", "file": "x"}, {"id": "a", "file": "y"}]})",
+         "/initial-graphs/1/id"},
+        {R"({"initial-graphs": [{"id": 3, "file": "x"}]})", "/initial-graphs/0/id"},
+        {R"({"restore-graphs": 1})", "/restore-graphs"}}) {
+    BOOST_TEST_CONTEXT(text) {
+      auto refused = parseConfig(text);
+      BOOST_REQUIRE(!refused.ok());
+      BOOST_REQUIRE(!refused.error().fields().empty());
+      BOOST_TEST(refused.error().fields()[0].pointer == pointer);
+    }
+  }
+
+  auto flags = commandLine({"--no-tls", "--tls-cert", "/c", "--tls-key", "/k", "--initial-admin",
+                            "root", "--initial-admin-password-file", "/pw"});
+  BOOST_REQUIRE(flags.ok());
+  BOOST_TEST(!flags->config.tls_enabled);
+  BOOST_TEST(flags->config.tls_certificate == "/c");
+  BOOST_TEST(flags->config.initial_admin == "root");
+  BOOST_TEST(!commandLine({"--initial-admin", "root"}).ok());  // and its password file
+  auto idempotent = commandLine({"--add-user", "a", "--role", "admin", "--if-missing"});
+  BOOST_REQUIRE(idempotent.ok());
+  BOOST_TEST(idempotent->if_missing);
+  BOOST_TEST(!commandLine({"--if-missing"}).ok());
 }
 
 BOOST_AUTO_TEST_CASE(auth_flags) {
