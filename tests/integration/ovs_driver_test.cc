@@ -322,12 +322,16 @@ BOOST_AUTO_TEST_CASE(rules_come_back_after_ovs_restarts) {
       conformance::sampleRules(info.interfaces[0].of_port, info.interfaces[1].of_port, 0x50);
   BOOST_REQUIRE(d.installRules("tz", rules).ok());
 
-  // ovs-vswitchd forgets its flows; the driver's OpenFlow connection drops and comes back.
+  // ovs-vswitchd forgets its flows; the driver notices its OpenFlow connection drop and puts
+  // them back by itself (ovs_heal_test.cc tests that further). Installing them again is harmless.
   auto restarted = sb.restartVswitchd();
   BOOST_REQUIRE_MESSAGE(restarted.ok(), why(restarted));
-  auto dump = d.dumpRules("tz");
-  BOOST_REQUIRE_MESSAGE(dump.ok(), why(dump));
-  BOOST_TEST(dump->empty(), "a restarted ovs-vswitchd has no flows");
+  BOOST_TEST(waitUntil(
+      [&] {
+        auto dump = d.dumpRules("tz");
+        return dump.ok() && dump->size() == rules.size();
+      },
+      5s));
   auto reinstalled = d.installRules("tz", rules);
   BOOST_REQUIRE_MESSAGE(reinstalled.ok(), why(reinstalled));
   BOOST_TEST(d.dumpRules("tz")->size() == rules.size());
@@ -336,11 +340,6 @@ BOOST_AUTO_TEST_CASE(rules_come_back_after_ovs_restarts) {
   restarted = sb.restartOvsdbServer();
   BOOST_REQUIRE_MESSAGE(restarted.ok(), why(restarted));
   auto lsis = d.listLsis();
-  if (!lsis.ok()) {
-    // The call that meets the dropped connection may fail (Unavailable); the next one reconnects.
-    BOOST_TEST((lsis.error().code() == ErrorCode::Unavailable), lsis.error().message());
-    lsis = d.listLsis();
-  }
   BOOST_REQUIRE_MESSAGE(lsis.ok(), why(lsis));
   BOOST_TEST(conformance::contains(*lsis, "tz"));
   auto ports = d.createPorts("tz", {{"tzp1", PortTechnology::Veth}});

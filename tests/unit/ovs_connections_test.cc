@@ -93,6 +93,12 @@ class FakeServer {
     if (client_fd_ >= 0) (void)!::write(client_fd_, bytes.data(), bytes.size());
   }
 
+  // Closes the connection of the current client (a server that exits).
+  void dropClient() {
+    std::lock_guard lock(mu_);
+    if (client_fd_ >= 0) ::shutdown(client_fd_, SHUT_RDWR);
+  }
+
   // Waits until some received message satisfies `match`.
   bool waitForMessage(const std::function<bool(std::string_view)>& match,
                       std::chrono::milliseconds timeout) {
@@ -199,6 +205,15 @@ std::vector<std::string> echoId(const rapidjson::Document& request) {
 }
 
 rapidjson::Document emptyOps() { return rapidjson::Document(rapidjson::kArrayType); }
+
+bool waitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (!condition()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -335,6 +350,39 @@ BOOST_AUTO_TEST_CASE(a_dropped_connection_fails_the_call_and_the_next_one_reconn
   BOOST_TEST(server.connections() == 2);
 }
 
+// The driver heals on a lost connection (ovsdb-server restarted): the handler hears of a drop by
+// the server, once, and not of a disconnect() the client asked for.
+BOOST_AUTO_TEST_CASE(a_dropped_connection_is_reported_and_a_requested_one_is_not) {
+  std::atomic<int> requests{0};
+  FakeServer server(jsonFraming(),
+                    jsonRpc([&](const rapidjson::Document& request) -> std::vector<std::string> {
+                      if (requests++ == 1) return {FakeServer::kDrop};
+                      return echoId(request);
+                    }));
+  OvsdbClient client(server.endpoint());
+  std::mutex mu;
+  std::condition_variable cv;
+  int lost = 0;
+  client.setLostHandler([&](const Error&) {
+    std::lock_guard lock(mu);
+    ++lost;
+    cv.notify_all();
+  });
+  BOOST_REQUIRE(client.transact("Open_vSwitch", emptyOps(), in(2000ms)).ok());
+  BOOST_TEST(!client.transact("Open_vSwitch", emptyOps(), in(2000ms)).ok());
+  {
+    std::unique_lock lock(mu);
+    BOOST_TEST(cv.wait_for(lock, 2s, [&] { return lost == 1; }));
+  }
+  BOOST_REQUIRE(client.connect(in(2000ms)).ok());
+  BOOST_TEST(client.connected());
+  client.disconnect();
+  BOOST_TEST(waitFor([&] { return !client.connected(); }, 2s));
+  std::this_thread::sleep_for(50ms);  // a report would come from the reader at once
+  std::lock_guard lock(mu);
+  BOOST_TEST(lost == 1);
+}
+
 BOOST_AUTO_TEST_CASE(a_silent_server_makes_the_call_time_out) {
   FakeServer server(jsonFraming(),
                     jsonRpc([](const rapidjson::Document&) { return std::vector<std::string>{}; }));
@@ -418,6 +466,16 @@ BOOST_AUTO_TEST_CASE(the_framer_splits_values_whatever_the_chunks) {
   }
   JsonFramer framer;
   BOOST_TEST(!framer.feed("x{}", [](std::string_view) {}));
+  // Nesting: as deep as kMaxDepth passes; deeper is refused before anyone parses it (RapidJSON
+  // would recurse once per level: tests/fuzz/corpus/ovsdb/crash-deep-nesting.json).
+  const int max = JsonFramer::kMaxDepth;
+  std::string deep = std::string(max, '[') + std::string(max, ']');
+  int got = 0;
+  JsonFramer ok_framer;
+  BOOST_TEST(ok_framer.feed(deep, [&](std::string_view) { ++got; }));
+  BOOST_TEST(got == 1);
+  JsonFramer deep_framer;
+  BOOST_TEST(!deep_framer.feed("[" + deep + "]", [](std::string_view) {}));
 }
 
 // --- OpenFlow ---
@@ -573,6 +631,34 @@ BOOST_AUTO_TEST_CASE(a_dropped_switch_fails_the_batch_and_the_next_call_reconnec
   auto again = conn.sendWithBarrier(bytes, first, 1, in(5000ms));
   BOOST_TEST(again.ok(), why(again));
   BOOST_TEST(sw.connections() == 2);
+}
+
+// ovs-vswitchd exiting closes the connection: the handler hears of it (once); close() is silent.
+BOOST_AUTO_TEST_CASE(a_switch_that_closes_the_connection_is_reported_and_close_is_not) {
+  FakeServer sw(ofFraming(), fakeSwitch, of::encodeHello(0));
+  OfConnection conn(sw.endpoint(), "LSI test");
+  std::mutex mu;
+  std::condition_variable cv;
+  int lost = 0;
+  conn.setLostHandler([&](const Error&) {
+    std::lock_guard lock(mu);
+    ++lost;
+    cv.notify_all();
+  });
+  BOOST_REQUIRE(conn.connect(in(2000ms)).ok());
+  BOOST_TEST(conn.connected());
+  sw.dropClient();
+  {
+    std::unique_lock lock(mu);
+    BOOST_TEST(cv.wait_for(lock, 2s, [&] { return lost == 1; }));
+  }
+  BOOST_TEST(!conn.connected());
+  BOOST_REQUIRE(conn.connect(in(2000ms)).ok());
+  conn.close();
+  BOOST_TEST(waitFor([&] { return !conn.connected(); }, 2s));
+  std::this_thread::sleep_for(50ms);
+  std::lock_guard lock(mu);
+  BOOST_TEST(lost == 1);
 }
 
 BOOST_AUTO_TEST_CASE(a_switch_that_refuses_openflow_13_says_so) {

@@ -42,6 +42,16 @@ void OfConnection::close() {
   if (conn_) conn_->close();
 }
 
+bool OfConnection::connected() const {
+  std::lock_guard lock(mu_);
+  return conn_ && conn_->alive();
+}
+
+void OfConnection::setLostHandler(LostHandler handler) {
+  std::lock_guard lock(mu_);
+  on_lost_ = std::move(handler);
+}
+
 Result<OfConnection::Connected> OfConnection::ensureConnected(Deadline deadline) {
   std::lock_guard connect_lock(connect_mu_);
   std::shared_ptr<StreamConnection> old;
@@ -207,7 +217,23 @@ void OfConnection::onMessage(StreamConnection& conn, std::string_view msg) {
 }
 
 void OfConnection::onClosed(uint64_t conn_id, const Error& why, bool requested) {
-  std::lock_guard lock(mu_);
+  LostHandler on_lost;
+  {
+    std::lock_guard lock(mu_);
+    failPendingLocked(conn_id, why);
+    if (!requested) on_lost = on_lost_;
+  }
+  if (requested) {
+    CORCH_LOG(lg, Debug) << "OpenFlow connection to " << name_ << " ended: " << why.message();
+  } else {
+    CORCH_LOG(lg, Info) << "lost the OpenFlow connection to " << name_ << ": " << why.message();
+  }
+  // Outside mu_: the handler takes its owner's locks (the owner's, never one held around a call
+  // into this connection: that call waits for this reader).
+  if (on_lost) on_lost(why);
+}
+
+void OfConnection::failPendingLocked(uint64_t conn_id, const Error& why) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second->conn_id == conn_id) {
       std::string message = name_ + ": " + why.message();
@@ -223,12 +249,6 @@ void OfConnection::onClosed(uint64_t conn_id, const Error& why, bool requested) 
     }
   }
   cv_.notify_all();
-  if (requested) {
-    CORCH_LOG(lg, Debug) << "OpenFlow connection to " << name_ << " ended: " << why.message();
-  } else {
-    CORCH_LOG(lg, Info) << "lost the OpenFlow connection to " << name_
-                        << " (the next call reconnects): " << why.message();
-  }
 }
 
 }  // namespace corch::drivers::ovs

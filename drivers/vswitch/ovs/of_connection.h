@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,15 @@ class OfConnection {
   Result<void> connect(Deadline deadline);
   // Drops the connection; requests in flight fail with Unavailable.
   void close();
+  // Whether the connection is up (false before the first use).
+  bool connected() const;
+
+  // Called on the reader thread when a connection ends without close() having asked for it: the
+  // switch closed it (ovs-vswitchd exited, the bridge was deleted) or it failed. It must not call
+  // back into this connection nor block (nor wait for a lock held around a call into it). Set it
+  // before the first use.
+  using LostHandler = std::function<void(const Error& why)>;
+  void setLostHandler(LostHandler handler);
 
   // Sends `messages` (whole messages, concatenated, whose xids lie in [first_xid, first_xid +
   // count)) and then a BARRIER_REQUEST with xid first_xid + count (so reserve count + 1), and
@@ -81,17 +91,20 @@ class OfConnection {
                                            openflow::MsgType reply_type, Deadline deadline);
   void onMessage(StreamConnection& conn, std::string_view msg);
   void onClosed(uint64_t conn_id, const Error& why, bool requested);
+  // Fails the requests in flight on a connection; mu_ held.
+  void failPendingLocked(uint64_t conn_id, const Error& why);
 
   const Endpoint endpoint_;
   const std::string name_;
 
   std::mutex connect_mu_;  // serialises (re)connecting
-  std::mutex mu_;          // everything below
+  mutable std::mutex mu_;  // everything below
   std::condition_variable cv_;
   std::shared_ptr<StreamConnection> conn_;
   uint64_t conn_id_ = 0;
   uint32_t next_xid_ = 1;
   std::map<uint32_t, std::shared_ptr<Pending>> pending_;  // by last xid
+  LostHandler on_lost_;
 };
 
 }  // namespace corch::drivers::ovs

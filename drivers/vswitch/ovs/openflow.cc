@@ -979,6 +979,13 @@ std::string encodeFlowMod(const TsRule& rule, FlowModCommand command, uint32_t x
   return s;
 }
 
+std::string flowKey(const TsRule& rule) {
+  std::string s;
+  put16(s, rule.priority);
+  putMatch(s, rule);
+  return s;
+}
+
 std::string encodeDeleteByCookie(uint64_t cookie, uint64_t mask, uint32_t xid) {
   std::string s;
   size_t start = begin(s, MsgType::FlowMod, xid);

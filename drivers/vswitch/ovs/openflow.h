@@ -99,6 +99,11 @@ std::string encodeFlowMod(const TsRule& rule, FlowModCommand command, uint32_t x
 // every flow).
 std::string encodeDeleteByCookie(uint64_t cookie, uint64_t mask, uint32_t xid);
 
+// What identifies a flow in a table, as OpenFlow keys flows (an ADD of the same key replaces the
+// flow, a DELETE_STRICT of it removes it): the priority and the match, as bytes. The rule must
+// have passed normalizeRule(), so that one match has one encoding.
+std::string flowKey(const TsRule& rule);
+
 // Checks that a rule can be expressed in OpenFlow 1.3 as Open vSwitch accepts it, and returns it
 // with its prerequisites made explicit: ether_type 0x0800 / 0x86dd inferred from IP addresses or
 // from protocol 1 / 58, 0x0806 from arp_opcode; an address prefix of length 0 (any address) is

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <thread>
@@ -25,6 +26,17 @@ constexpr std::chrono::milliseconds kUndoTimeout{5000};
 constexpr std::chrono::milliseconds kWaitGrace{1000};
 // How many threads delete veth pairs at once (see deleteVeths()).
 constexpr size_t kDeleteThreads = 8;
+// The backoff of heals: the first attempt at once, the next after 20 ms, doubling up to 100 ms (an
+// attempt costs a connect to a unix socket and at most one small OVSDB read; what matters is
+// noticing at once that ovs-vswitchd is back).
+constexpr std::chrono::milliseconds kHealFirstBackoff{20};
+constexpr std::chrono::milliseconds kHealMaxBackoff{100};
+// A failing heal says so again every this many attempts (about every 10 s).
+constexpr int kHealWarnEvery = 100;
+
+int64_t msSince(Clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+}
 
 std::string dirOf(const std::string& path) {
   auto slash = path.rfind('/');
@@ -84,9 +96,21 @@ Result<OvsOptions> OvsOptions::parse(const DriverOptions& options) {
 OvsDriver::OvsDriver(OvsOptions options)
     : options_(std::move(options)),
       context_{options_.datapath, options_.rundir},
-      ovsdb_(options_.ovsdb) {}
+      ovsdb_(options_.ovsdb) {
+  ovsdb_.setLostHandler([this](const Error& why) { onOvsdbLost(why); });
+  healer_ = std::thread([this] { healerLoop(); });
+}
 
-OvsDriver::~OvsDriver() = default;
+OvsDriver::~OvsDriver() {
+  {
+    std::lock_guard lock(heal_mu_);
+    stopping_ = true;
+  }
+  heal_cv_.notify_all();
+  healer_.join();
+  // The connections close as members go; they report nothing when closed so, and heal_mu_
+  // outlives them for a loss reported meanwhile.
+}
 
 Result<void> OvsDriver::probe() {
   auto d = deadline();
@@ -113,8 +137,16 @@ Result<void> OvsDriver::probe() {
   return Ok();
 }
 
+Result<rapidjson::Document> OvsDriver::read(const rapidjson::Value& ops, Deadline deadline) {
+  auto result = ovsdb_.transact(kDatabase, ops, deadline);
+  if (!result.ok() && result.error().code() == ErrorCode::Unavailable) {
+    result = ovsdb_.transact(kDatabase, ops, deadline);
+  }
+  return result;
+}
+
 Result<DbSnapshot> OvsDriver::snapshot(Deadline deadline) {
-  auto result = ovsdb_.transact(kDatabase, DbSnapshot::query(), deadline);
+  auto result = read(DbSnapshot::query(), deadline);
   if (!result.ok()) return std::move(result).error();
   return DbSnapshot::parse(*result);
 }
@@ -399,7 +431,7 @@ Result<void> OvsDriver::destroyLsi(const std::string& lsi) {
 }
 
 Result<std::vector<std::string>> OvsDriver::listLsis() {
-  auto result = ovsdb_.transact(kDatabase, bridgeNamesQuery(), deadline());
+  auto result = read(bridgeNamesQuery(), deadline());
   if (!result.ok()) return result.error().context("cannot list the LSIs");
   return parseBridgeNames(*result);
 }
@@ -474,7 +506,7 @@ Result<void> OvsDriver::destroyPorts(const std::string& lsi,
 
 Result<uint32_t> OvsDriver::portNumber(const std::string& lsi, const std::string& port) {
   const std::string what = "cannot find the number of port " + port + " on LSI " + lsi;
-  auto result = ovsdb_.transact(kDatabase, portNumberQuery(lsi, port), deadline());
+  auto result = read(portNumberQuery(lsi, port), deadline());
   if (!result.ok()) return result.error().context(what);
   auto n = parsePortNumber(*result, lsi, port);
   if (!n.ok()) return n.error().context(what);
@@ -489,8 +521,15 @@ std::shared_ptr<OvsDriver::Channel> OvsDriver::channel(const std::string& lsi) {
   if (!slot) {
     slot = std::make_shared<Channel>(Endpoint::unixPath(options_.rundir + "/" + lsi + ".mgmt"),
                                      "LSI " + lsi);
+    slot->of.setLostHandler([this, lsi](const Error& why) { onChannelLost(lsi, why); });
   }
   return slot;
+}
+
+std::shared_ptr<OvsDriver::Channel> OvsDriver::findChannel(const std::string& lsi) {
+  std::lock_guard lock(channels_mu_);
+  auto it = channels_.find(lsi);
+  return it == channels_.end() ? nullptr : it->second;
 }
 
 void OvsDriver::dropChannel(const std::string& lsi) {
@@ -502,12 +541,24 @@ void OvsDriver::dropChannel(const std::string& lsi) {
     gone = std::move(it->second);
     channels_.erase(it);
   }
+  // After a batch in progress (a call that holds the channel finishes on a forgotten table).
+  std::lock_guard lock(gone->mu);
+  gone->flows.clear();
   gone->of.close();
+}
+
+void OvsDriver::releaseChannelLocked(const std::string& lsi, const std::shared_ptr<Channel>& ch) {
+  ch->of.close();
+  if (!ch->flows.empty()) return;
+  std::lock_guard lock(channels_mu_);
+  auto it = channels_.find(lsi);
+  if (it != channels_.end() && it->second == ch) channels_.erase(it);
 }
 
 Result<void> OvsDriver::deleteAllFlows(const std::string& lsi, Deadline deadline) {
   auto ch = channel(lsi);
   std::lock_guard lock(ch->mu);
+  ch->flows.clear();
   uint32_t xid = ch->of.reserveXids(2);
   auto errors = ch->of.sendWithBarrier(openflow::encodeDeleteByCookie(0, 0, xid), xid, 1, deadline);
   if (!errors.ok()) return std::move(errors).error();
@@ -550,9 +601,11 @@ Result<void> OvsDriver::installRules(const std::string& lsi, const std::vector<T
     bytes += openflow::encodeFlowMod(normalized[i], FlowModCommand::Add, first + i);
   }
 
-  // Takes rules of this batch out again (delete_strict, one barrier), as best it can.
+  // Takes rules of this batch out again (delete_strict, one barrier), as best it can. They are
+  // not wanted any more either: a heal takes out what this could not.
   auto takeOut = [&](const std::vector<size_t>& which) {
     if (which.empty()) return;
+    for (size_t i : which) ch->flows.erase(openflow::flowKey(normalized[i]));
     uint32_t x = ch->of.reserveXids(static_cast<uint32_t>(which.size()) + 1);
     std::string del;
     for (size_t k = 0; k < which.size(); ++k) {
@@ -570,7 +623,7 @@ Result<void> OvsDriver::installRules(const std::string& lsi, const std::vector<T
   auto errors = ch->of.sendWithBarrier(bytes, first, n, deadline());
   if (!errors.ok()) {
     if (errors.error().code() == ErrorCode::NotFound) {
-      dropChannel(lsi);
+      releaseChannelLocked(lsi, ch);
       return Error(ErrorCode::NotFound,
                    what + ": there is no such LSI (" + errors.error().message() + ")");
     }
@@ -580,7 +633,13 @@ Result<void> OvsDriver::installRules(const std::string& lsi, const std::vector<T
     takeOut(all);
     return errors.error().context(what);
   }
-  if (errors->empty()) return Ok();
+  if (errors->empty()) {
+    for (auto& rule : normalized) {
+      std::string key = openflow::flowKey(rule);
+      ch->flows.insert_or_assign(std::move(key), std::move(rule));
+    }
+    return Ok();
+  }
 
   std::set<size_t> failed;
   for (const auto& e : *errors) {
@@ -612,15 +671,19 @@ Result<void> OvsDriver::removeRules(const std::string& lsi, const std::vector<Ts
   const auto n = static_cast<uint32_t>(rules.size());
   if (n == 0) return Ok();
   const uint32_t first = ch->of.reserveXids(n + 1);
+  std::vector<std::string> keys;
   for (uint32_t i = 0; i < n; ++i) {
     auto normalized = openflow::normalizeRule(rules[i]);
     if (!normalized.ok()) return normalized.error().context(what);
     bytes += openflow::encodeFlowMod(*normalized, FlowModCommand::DeleteStrict, first + i);
+    keys.push_back(openflow::flowKey(*normalized));
   }
+  // Not wanted any more, whatever happens to the batch (see Channel::flows).
+  for (const auto& key : keys) ch->flows.erase(key);
   auto errors = ch->of.sendWithBarrier(bytes, first, n, deadline());
   if (!errors.ok()) {
     if (errors.error().code() == ErrorCode::NotFound) {  // no LSI, no rules
-      dropChannel(lsi);
+      releaseChannelLocked(lsi, ch);
       return Ok();
     }
     return errors.error().context(what);
@@ -642,12 +705,14 @@ Result<void> OvsDriver::removeRulesByCookie(const std::string& lsi, uint64_t coo
   if (!valid.ok()) return valid.error().context(what);
   auto ch = channel(lsi);
   std::lock_guard lock(ch->mu);
+  std::erase_if(ch->flows,
+                [&](const auto& flow) { return (flow.second.cookie & mask) == (cookie & mask); });
   uint32_t xid = ch->of.reserveXids(2);
   auto errors =
       ch->of.sendWithBarrier(openflow::encodeDeleteByCookie(cookie, mask, xid), xid, 1, deadline());
   if (!errors.ok()) {
     if (errors.error().code() == ErrorCode::NotFound) {
-      dropChannel(lsi);
+      releaseChannelLocked(lsi, ch);
       return Ok();
     }
     return errors.error().context(what);
@@ -670,7 +735,7 @@ Result<std::vector<TsRule>> OvsDriver::dumpRules(const std::string& lsi) {
   auto parts = ch->of.multipart(openflow::encodeFlowStatsRequest(xid), xid, deadline());
   if (!parts.ok()) {
     if (parts.error().code() == ErrorCode::NotFound) {
-      dropChannel(lsi);
+      releaseChannelLocked(lsi, ch);
       return Error(ErrorCode::NotFound, what + ": there is no such LSI");
     }
     return parts.error().context(what);
@@ -688,6 +753,226 @@ Result<std::vector<TsRule>> OvsDriver::dumpRules(const std::string& lsi) {
     CORCH_LOG(lg, Warn) << "LSI " << lsi << " has a flow corch did not install: " << s;
   }
   return rules;
+}
+
+// --- Healing ---
+
+void OvsDriver::schedule(Heal& heal, bool fresh) {
+  ++heal.generation;
+  if (fresh) {
+    heal.since = Clock::now();
+    heal.next = heal.since;
+    heal.backoff = std::chrono::milliseconds(0);
+    heal.attempts = 0;
+  }
+}
+
+void OvsDriver::onChannelLost(const std::string& lsi, const Error& why) {
+  {
+    std::lock_guard lock(heal_mu_);
+    // A loss while a heal is pending keeps its schedule: the heal's own failed attempts must not
+    // make it spin.
+    auto [it, fresh] = heal_lsis_.try_emplace(lsi);
+    schedule(it->second, fresh);
+  }
+  CORCH_LOG(lg, Debug) << "LSI " << lsi << ": OpenFlow connection lost (" << why.message()
+                       << "); checking its flows";
+  heal_cv_.notify_all();
+}
+
+void OvsDriver::onOvsdbLost(const Error& why) {
+  {
+    std::lock_guard lock(heal_mu_);
+    bool fresh = !heal_ovsdb_;
+    if (fresh) heal_ovsdb_.emplace();
+    schedule(*heal_ovsdb_, fresh);
+  }
+  CORCH_LOG(lg, Warn) << "lost the connection to ovsdb-server (" << why.message()
+                      << "); reconnecting";
+  heal_cv_.notify_all();
+}
+
+void OvsDriver::healerLoop() {
+  // After a failed attempt: the next one later, up to kHealMaxBackoff.
+  auto later = [](Heal& heal) {
+    heal.backoff = heal.backoff.count() == 0
+                       ? kHealFirstBackoff
+                       : std::min(heal.backoff * 2, std::chrono::milliseconds(kHealMaxBackoff));
+    heal.next = Clock::now() + heal.backoff;
+    ++heal.attempts;
+  };
+  std::unique_lock lock(heal_mu_);
+  while (!stopping_) {
+    std::optional<Clock::time_point> due;
+    if (heal_ovsdb_) due = heal_ovsdb_->next;
+    for (const auto& [lsi, heal] : heal_lsis_) {
+      if (!due || heal.next < *due) due = heal.next;
+    }
+    if (!due) {
+      heal_cv_.wait(lock);
+      continue;
+    }
+    if (Clock::now() < *due) {
+      heal_cv_.wait_until(lock, *due);
+      continue;
+    }
+    // The database first: finding whether a bridge still exists needs it.
+    if (heal_ovsdb_ && heal_ovsdb_->next <= Clock::now()) {
+      Heal heal = *heal_ovsdb_;
+      lock.unlock();
+      HealResult r = healOvsdb(heal);
+      lock.lock();
+      if (r == HealResult::Done && heal_ovsdb_->generation == heal.generation) {
+        heal_ovsdb_.reset();
+      } else if (r == HealResult::Retry) {
+        later(*heal_ovsdb_);
+      }
+    }
+    std::vector<std::string> lsis;
+    for (const auto& [lsi, heal] : heal_lsis_) {
+      if (heal.next <= Clock::now()) lsis.push_back(lsi);
+    }
+    for (const auto& lsi : lsis) {
+      if (stopping_) break;
+      Heal heal = heal_lsis_.at(lsi);
+      lock.unlock();
+      HealResult r = healLsi(lsi, heal);
+      lock.lock();
+      auto it = heal_lsis_.find(lsi);
+      if (it == heal_lsis_.end()) continue;
+      if (r == HealResult::Done && it->second.generation == heal.generation) {
+        heal_lsis_.erase(it);
+      } else if (r == HealResult::Retry) {
+        later(it->second);
+      }
+      // Done but lost again meanwhile: the entry stays, due at once.
+    }
+  }
+}
+
+OvsDriver::HealResult OvsDriver::healOvsdb(const Heal& heal) {
+  auto connected = ovsdb_.connect(Clock::now() + options_.timeout);
+  if (!connected.ok()) {
+    if (heal.attempts % kHealWarnEvery == 0 && heal.attempts > 0) {
+      CORCH_LOG(lg, Warn) << "still cannot reconnect to ovsdb-server after " << msSince(heal.since)
+                          << " ms: " << connected.error().message();
+    }
+    return HealResult::Retry;
+  }
+  // Nothing read from the database is kept between calls (each reads its own snapshot; port
+  // hints are this process's own), so there is nothing to read again.
+  CORCH_LOG(lg, Info) << "reconnected to ovsdb-server " << msSince(heal.since)
+                      << " ms after losing it";
+  return HealResult::Done;
+}
+
+std::optional<bool> OvsDriver::bridgeExists(const std::string& lsi) {
+  auto result = read(bridgeNamesQuery(), Clock::now() + options_.timeout);
+  if (!result.ok()) return std::nullopt;
+  auto names = parseBridgeNames(*result);
+  if (!names.ok()) return std::nullopt;
+  return std::find(names->begin(), names->end(), lsi) != names->end();
+}
+
+OvsDriver::HealResult OvsDriver::healLsi(const std::string& lsi, const Heal& heal) {
+  auto ch = findChannel(lsi);
+  if (!ch) return HealResult::Done;  // destroyed meanwhile
+  std::lock_guard lock(ch->mu);
+  if (ch->flows.empty()) return HealResult::Done;  // nothing to restore
+  if (heal.attempts == 0) {
+    CORCH_LOG(lg, Warn) << "LSI " << lsi
+                        << " lost its OpenFlow connection (ovs-vswitchd restarted or stopped?): "
+                           "restoring its "
+                        << ch->flows.size() << " rules once it is back";
+  }
+  const Deadline d = Clock::now() + options_.timeout;
+  auto connected = ch->of.connect(d);
+  if (!connected.ok()) {
+    if (connected.error().code() == ErrorCode::NotFound || heal.attempts % kHealWarnEvery == 0) {
+      // No socket: ovs-vswitchd is not back yet, or the bridge is gone for good.
+      if (bridgeExists(lsi) == false) {
+        CORCH_LOG(lg, Warn) << "LSI " << lsi << " is gone from the database; forgetting its "
+                            << ch->flows.size() << " rules";
+        ch->flows.clear();
+        return HealResult::Done;
+      }
+    }
+    if (heal.attempts > 0 && heal.attempts % kHealWarnEvery == 0) {
+      CORCH_LOG(lg, Warn) << "LSI " << lsi << " still unreachable after " << msSince(heal.since)
+                          << " ms: " << connected.error().message();
+    }
+    return HealResult::Retry;
+  }
+
+  // What the switch has: nothing after a restart; the same table when only the connection
+  // dropped; in between when a call installed rules on the restarted switch before this.
+  uint32_t xid = ch->of.reserveXids(1);
+  auto parts = ch->of.multipart(openflow::encodeFlowStatsRequest(xid), xid, d);
+  if (!parts.ok()) {
+    CORCH_LOG(lg, Debug) << "LSI " << lsi << ": cannot read the flows: " << parts.error().message();
+    return HealResult::Retry;
+  }
+  std::map<std::string, TsRule> have;
+  std::vector<std::string> skipped;  // flows corch did not install: left alone
+  for (const auto& part : *parts) {
+    auto reply = openflow::parseMultipartReply(part);
+    if (!reply) return HealResult::Retry;
+    auto flows = openflow::parseFlowStats(reply->body, &skipped);
+    if (!flows.ok()) return HealResult::Retry;
+    for (auto& f : *flows) {
+      if (f.table_id != 0) continue;
+      auto normalized = openflow::normalizeRule(f.rule);
+      if (!normalized.ok()) continue;
+      have.emplace(openflow::flowKey(*normalized), std::move(*normalized));
+    }
+  }
+
+  std::string bytes;
+  std::vector<const TsRule*> sent;
+  const uint32_t max = static_cast<uint32_t>(ch->flows.size() + have.size());
+  const uint32_t first = ch->of.reserveXids(max + 1);
+  size_t added = 0;
+  for (const auto& [key, rule] : ch->flows) {
+    auto it = have.find(key);
+    if (it != have.end() && it->second == rule) continue;
+    bytes += openflow::encodeFlowMod(rule, FlowModCommand::Add,
+                                     first + static_cast<uint32_t>(sent.size()));
+    sent.push_back(&rule);
+    ++added;
+  }
+  size_t removed = 0;
+  for (const auto& [key, rule] : have) {
+    if (ch->flows.count(key)) continue;
+    bytes += openflow::encodeFlowMod(rule, FlowModCommand::DeleteStrict,
+                                     first + static_cast<uint32_t>(sent.size()));
+    sent.push_back(&rule);
+    ++removed;
+  }
+  if (sent.empty()) {
+    CORCH_LOG(lg, Info) << "LSI " << lsi << " still had its " << ch->flows.size() << " rules";
+    return HealResult::Done;
+  }
+  // The barrier takes the xid after the last message: xids past it are reserved and unused.
+  const auto n = static_cast<uint32_t>(sent.size());
+  auto errors = ch->of.sendWithBarrier(bytes, first, n, d);
+  if (!errors.ok()) {
+    CORCH_LOG(lg, Debug) << "LSI " << lsi
+                         << ": cannot restore the rules: " << errors.error().message();
+    return HealResult::Retry;
+  }
+  for (const auto& e : *errors) {
+    // The switch took these rules before; refusing them now is the switch's change (a port type
+    // it lost, a datapath without a feature). Nothing better to do than say so.
+    const TsRule* rule = e.xid >= first && e.xid - first < n ? sent[e.xid - first] : nullptr;
+    CORCH_LOG(lg, Warn) << "LSI " << lsi << ": the switch refused to restore rule "
+                        << (rule ? toString(*rule) : std::string("?")) << ": "
+                        << openflow::describeError(e.error.type, e.error.code);
+  }
+  CORCH_LOG(lg, Info) << "LSI " << lsi << " healed " << msSince(heal.since)
+                      << " ms after losing its OpenFlow connection: " << added
+                      << " rules restored, " << removed << " stale ones removed ("
+                      << ch->flows.size() << " wanted, " << have.size() << " found)";
+  return HealResult::Done;
 }
 
 void registerDriver(DriverRegistry& registry) {

@@ -13,14 +13,34 @@
 // and write one transaction each) and return once ovs-vswitchd has applied their change (the
 // next_cfg / cur_cfg handshake of ovs-vsctl). Rule calls go over one OpenFlow connection per LSI,
 // in parallel across LSIs, one batch at a time per LSI. See vswitch.h for the contract.
+//
+// Healing. ovs-vswitchd keeps no flow across a restart (bridges and ports come back from the
+// database, with their numbers: ofport_request), so the driver keeps, per LSI, the flow table it
+// wants: what its calls installed minus what they removed, by OpenFlow's key of a flow (priority
+// and match). A restart closes every OpenFlow connection at once (the kernel closes the sockets
+// of an exiting process): the end of a connection nobody closed is the signal, immediate and
+// without polling or database traffic. (The database shows nothing reliable: a restarted
+// ovs-vswitchd writes back the same values, and a monitor sees no change.) One background thread
+// then reconnects to the LSI's <lsi>.mgmt socket with a short backoff (at once, then 20 ms
+// doubling up to 100 ms: the socket is back as soon as ovs-vswitchd has set the bridge up), reads
+// the LSI's flows and sends what differs from the wanted table (on a restarted switch: all of
+// it) as one batch closed by a barrier. It holds the LSI's batch lock while it does, as rule calls
+// do, so that a call and a re-push are ordered: the re-push sends the table as the calls before it
+// left it, the calls after it change the healed table. An LSI gone from the database is forgotten.
+// When the OVSDB connection drops (ovsdb-server restarted), the same thread reconnects at once
+// and then with the same backoff; nothing is cached from the database but port hints, which stay
+// valid. WARN when a heal starts, INFO when done, with the time it took.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "corch/driver_options.h"
 #include "corch/vswitch.h"
@@ -70,12 +90,28 @@ class OvsDriver final : public VSwitchDriver {
   Result<std::vector<TsRule>> dumpRules(const std::string& lsi) override;
 
  private:
-  // The OpenFlow connection of one LSI; `mu` makes its batches one at a time.
+  // The OpenFlow connection of one LSI and its wanted flow table; `mu` makes its batches one at
+  // a time, and guards `flows`.
   struct Channel {
     Channel(Endpoint endpoint, std::string name) : of(std::move(endpoint), std::move(name)) {}
     std::mutex mu;
     OfConnection of;
+    // What the LSI should hold, normalized rules by openflow::flowKey(): what the calls installed
+    // minus what they removed. A batch that failed counts as not installed (the driver takes it
+    // out), a removal that failed as done (the next heal finishes it).
+    std::map<std::string, TsRule> flows;
   };
+
+  // A connection to heal, and when to try next.
+  struct Heal {
+    Heal() {}  // user-written: clang cannot default-construct it inside its class otherwise
+    Clock::time_point since;  // when the loss was noticed
+    Clock::time_point next;   // the next attempt
+    std::chrono::milliseconds backoff{0};
+    uint64_t generation = 0;  // bumped by every loss, so that a success does not hide a new one
+    int attempts = 0;
+  };
+  enum class HealResult { Done, Retry };
 
   // Plans the removal of what a failed creation made, from the database as it is now.
   using UndoPlanner = std::function<RemovalPlan(const DbSnapshot&)>;
@@ -109,11 +145,42 @@ class OvsDriver final : public VSwitchDriver {
   Result<void> applyRemoval(const RemovalPlan& plan, Deadline deadline);
 
   std::shared_ptr<Channel> channel(const std::string& lsi);
+  // The channel of an LSI if there is one (never makes one).
+  std::shared_ptr<Channel> findChannel(const std::string& lsi);
+  // Forgets an LSI: its connection and its wanted flows (destroyLsi).
   void dropChannel(const std::string& lsi);
+  // After a call found no <lsi>.mgmt socket (no such LSI, or ovs-vswitchd is down): closes the
+  // connection, and forgets the channel unless it has wanted flows (a heal brings them back).
+  // ch->mu held.
+  void releaseChannelLocked(const std::string& lsi, const std::shared_ptr<Channel>& ch);
   Result<void> deleteAllFlows(const std::string& lsi, Deadline deadline);
+
+  // --- Healing (see the top of this file) ---
+  void onChannelLost(const std::string& lsi, const Error& why);
+  void onOvsdbLost(const Error& why);
+  static void schedule(Heal& heal, bool fresh);
+  void healerLoop();
+  // One attempt to bring an LSI's flow table back to what it should be.
+  HealResult healLsi(const std::string& lsi, const Heal& heal);
+  // One attempt to reconnect to ovsdb-server.
+  HealResult healOvsdb(const Heal& heal);
+  // Whether the database still has a bridge (nullopt when it cannot be read).
+  std::optional<bool> bridgeExists(const std::string& lsi);
+  // A read-only transaction, tried again once when the connection had dropped (the first call
+  // meets the dead connection; the second one reconnects).
+  Result<rapidjson::Document> read(const rapidjson::Value& ops, Deadline deadline);
 
   const OvsOptions options_;
   const PlanContext context_;
+
+  // Healing state; declared before the connections, whose readers report losses here until they
+  // are gone.
+  std::mutex heal_mu_;
+  std::condition_variable heal_cv_;
+  std::map<std::string, Heal> heal_lsis_;  // by LSI
+  std::optional<Heal> heal_ovsdb_;
+  bool stopping_ = false;
+
   OvsdbClient ovsdb_;
 
   std::mutex mgmt_mu_;                          // one management call at a time
@@ -121,6 +188,8 @@ class OvsDriver final : public VSwitchDriver {
 
   std::mutex channels_mu_;
   std::map<std::string, std::shared_ptr<Channel>> channels_;  // by LSI
+
+  std::thread healer_;  // started last, stopped first
 };
 
 // Registers "ovs" in the registry.

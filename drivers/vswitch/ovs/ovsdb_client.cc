@@ -108,7 +108,7 @@ bool JsonFramer::feed(std::string_view bytes,
     } else if (c == '"') {
       in_string_ = true;
     } else if (c == '{' || c == '[') {
-      ++depth_;
+      if (++depth_ > kMaxDepth) return false;
     } else if (c == '}' || c == ']') {
       if (--depth_ == 0) {
         on_value(std::string_view(buf_).substr(start, i + 1 - start));
@@ -148,6 +148,11 @@ OvsdbClient::~OvsdbClient() {
 void OvsdbClient::setNotificationHandler(NotificationHandler handler) {
   std::lock_guard lock(mu_);
   notify_ = std::move(handler);
+}
+
+void OvsdbClient::setLostHandler(LostHandler handler) {
+  std::lock_guard lock(mu_);
+  on_lost_ = std::move(handler);
 }
 
 bool OvsdbClient::connected() const {
@@ -330,25 +335,30 @@ bool OvsdbClient::onMessage(StreamConnection& conn, std::string_view text) {
 }
 
 void OvsdbClient::onClosed(uint64_t conn_id, const Error& why, bool requested) {
-  std::lock_guard lock(mu_);
-  size_t failed = 0;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->second->conn_id == conn_id) {
-      it->second->error = Error(ErrorCode::Unavailable, "ovsdb: " + why.message());
-      it->second->done = true;
-      it = pending_.erase(it);
-      ++failed;
-    } else {
-      ++it;
+  LostHandler on_lost;
+  {
+    std::lock_guard lock(mu_);
+    size_t failed = 0;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second->conn_id == conn_id) {
+        it->second->error = Error(ErrorCode::Unavailable, "ovsdb: " + why.message());
+        it->second->done = true;
+        it = pending_.erase(it);
+        ++failed;
+      } else {
+        ++it;
+      }
     }
+    cv_.notify_all();
+    if (requested && failed == 0) {
+      CORCH_LOG(lg, Debug) << why.message();
+    } else {
+      CORCH_LOG(lg, Info) << "lost the ovsdb connection (" << failed
+                          << " calls in flight failed): " << why.message();
+    }
+    if (!requested) on_lost = on_lost_;
   }
-  cv_.notify_all();
-  if (requested && failed == 0) {
-    CORCH_LOG(lg, Debug) << why.message();
-  } else {
-    CORCH_LOG(lg, Info) << "lost the ovsdb connection (" << failed
-                        << " calls in flight failed; the next call reconnects): " << why.message();
-  }
+  if (on_lost) on_lost(why);
 }
 
 }  // namespace corch::drivers::ovs

@@ -33,11 +33,14 @@ namespace corch::drivers::ovs {
 class JsonFramer {
  public:
   // Appends bytes and calls on_value for every complete value. Returns false (and stops) on bytes
-  // that cannot start a value, or when a value grows beyond max_size.
+  // that cannot start a value, when a value grows beyond kMaxValueSize, or when it nests deeper
+  // than kMaxDepth (RapidJSON parses and writes recursively: a deep enough value would overflow
+  // the reader's stack; OVSDB's own messages nest about ten levels).
   bool feed(std::string_view bytes, const std::function<void(std::string_view value)>& on_value);
   void reset();
 
   static constexpr size_t kMaxValueSize = 64 * 1024 * 1024;
+  static constexpr int kMaxDepth = 128;
 
  private:
   std::string buf_;
@@ -68,6 +71,12 @@ class OvsdbClient {
   bool connected() const;
 
   void setNotificationHandler(NotificationHandler handler);
+
+  // Called on the reader thread when the connection ends without disconnect() having asked for
+  // it (ovsdb-server exited or closed it, an I/O error). It must not call back into the client
+  // nor block.
+  using LostHandler = std::function<void(const Error& why)>;
+  void setLostHandler(LostHandler handler);
 
   // Sends {"method": method, "params": params, "id": N} and returns the reply's "result". A reply
   // with a non-null "error" becomes an Error (Internal, or the code its text suggests).
@@ -108,6 +117,7 @@ class OvsdbClient {
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<Slot>> pending_;  // request id -> its slot
   NotificationHandler notify_;
+  LostHandler on_lost_;
 };
 
 // Serialises a JSON value compactly.

@@ -413,14 +413,29 @@ Result<void> Sandbox::startVswitchd() {
   return Ok();
 }
 
-Result<void> Sandbox::restartVswitchd() {
-  stopOvsDaemon(vswitchd_pid_, "ovs-vswitchd");
+void Sandbox::killOvsDaemon(pid_t& pid) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid = -1;
+}
+
+Result<void> Sandbox::restartVswitchd(Stop how) {
+  if (how == Stop::Kill)
+    killOvsDaemon(vswitchd_pid_);
+  else
+    stopOvsDaemon(vswitchd_pid_, "ovs-vswitchd");
   emergency.pids[1] = -1;
   return startVswitchd();
 }
 
-Result<void> Sandbox::restartOvsdbServer() {
-  stopOvsDaemon(ovsdb_pid_, "ovsdb-server");
+Result<void> Sandbox::restartOvsdbServer(Stop how) {
+  if (how == Stop::Kill)
+    killOvsDaemon(ovsdb_pid_);
+  else
+    stopOvsDaemon(ovsdb_pid_, "ovsdb-server");
   emergency.pids[0] = -1;
   return startOvsdbServer();
 }

@@ -108,12 +108,18 @@ class Sandbox {
   CommandResult runIn(const std::string& host, const std::string& command,
                       std::chrono::milliseconds timeout = 60s) const;
 
+  // How a restart stops a daemon: SIGTERM (an orderly exit: ovs-vswitchd removes its sockets)
+  // or SIGKILL (a crash: the sockets' files stay behind, refusing connections, until the new
+  // daemon replaces them).
+  enum class Stop { Term, Kill };
   // Stops ovs-vswitchd and starts it again, waiting until it has applied the database (it then
   // has every bridge back, and no OpenFlow rule: the case corchd must reconcile).
-  Result<void> restartVswitchd();
+  Result<void> restartVswitchd(Stop how = Stop::Term);
   // Stops ovsdb-server and starts it again on the same database (clients see their connection
   // drop and must reconnect).
-  Result<void> restartOvsdbServer();
+  Result<void> restartOvsdbServer(Stop how = Stop::Term);
+  // The pid of ovs-vswitchd (-1 when it is not running), to tell a restart happened.
+  pid_t vswitchdPid() const { return vswitchd_pid_; }
 
   // Creates a host: a named network namespace (its name carries this process's id, so that
   // concurrent runs do not collide) holding eth0 with `cidr` ("10.0.0.1/24"), up, TX checksum
@@ -133,6 +139,7 @@ class Sandbox {
   Result<void> startVswitchd();
   void stop();
   void stopOvsDaemon(pid_t& pid, const char* name);
+  void killOvsDaemon(pid_t& pid);
 
   std::string dir_;
   std::string rundir_;
