@@ -3,12 +3,18 @@
 // Wiring only: configuration, drivers from the registry, the managers of Figure 3, the security
 // manager, the REST server; then it waits for SIGINT or SIGTERM and shuts down in reverse order.
 // `corchd --add-user NAME --role ROLE` instead adds a user to the users file and exits.
+//
+// HTTPS by default: the configured certificate and key, or a self-signed pair generated at the
+// first start in the state folder. Plain HTTP only when the configuration says so, with a warning
+// at every start; authentication is on either way unless the configuration turns it off.
 #include <signal.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "corch/driver_registry.h"
@@ -17,6 +23,7 @@
 #include "node/node_manager.h"
 #include "resolver/repository.h"
 #include "rest/server.h"
+#include "security/certificate.h"
 #include "security/secret_input.h"
 #include "security/security_manager.h"
 #include "security/user_store.h"
@@ -41,7 +48,7 @@ int fail(const std::string& message) {
 // corchd --add-user: the password comes from stdin (asked twice on a terminal), never from the
 // command line; the users file is created if needed.
 int addUser(const corch::node::Config& config, const std::string& name,
-            const std::string& role_name) {
+            const std::string& role_name, bool if_missing) {
   using namespace corch;
   auto role = security::parseRole(role_name);
   if (!role) return fail("unknown role '" + role_name + "': admin, operator or user");
@@ -49,10 +56,18 @@ int addUser(const corch::node::Config& config, const std::string& name,
   const std::string file = node::usersFile(config);
   auto store = security::UserStore::open(file);
   if (!store) return fail(store.error().message());
-  if ((*store)->find(name)) return fail("user '" + name + "' already exists in " + file);
+  if ((*store)->find(name)) {
+    if (if_missing) {
+      std::cout << "user " << name << " already exists in " << file << "\n";
+      return 0;
+    }
+    return fail("user '" + name + "' already exists in " + file);
+  }
   auto password = security::readSecret("Password for " + name + ": ", true);
   if (!password) return fail("cannot add user '" + name + "': " + password.error().message());
   if (auto added = (*store)->addUser(name, *password, *role); !added) {
+    // Two bootstraps at once: the other one made the user.
+    if (if_missing && added.error().code() == ErrorCode::AlreadyExists) return 0;
     return fail("cannot add user '" + name + "': " + added.error().message());
   }
   std::cout << "user " << name << " (" << security::toString(*role) << ") added to " << file
@@ -62,6 +77,50 @@ int addUser(const corch::node::Config& config, const std::string& name,
 
 bool isLoopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0;
+}
+
+// The configuration's initial-admin: created when the users file holds no user, with the first
+// line of its password file. Not an error when users exist (every start after the first).
+corch::Result<void> createInitialAdmin(const corch::node::Config& config,
+                                       corch::security::UserStore& users) {
+  using namespace corch;
+  if (config.initial_admin.empty() || users.size() != 0) return Ok();
+  std::ifstream in(config.initial_admin_password_file);
+  if (!in) {
+    return errnoError(
+        "initial-admin: cannot read its password file " + config.initial_admin_password_file,
+        errno);
+  }
+  std::string password;
+  std::getline(in, password);
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (auto added = users.addUser(config.initial_admin, password, security::Role::Admin); !added) {
+    if (added.error().code() == ErrorCode::AlreadyExists) return Ok();
+    return added.error().context("initial-admin " + config.initial_admin);
+  }
+  CORCH_LOG(lg, Info) << "initial admin '" << config.initial_admin << "' created in "
+                      << users.path() << " (password from " << config.initial_admin_password_file
+                      << ")";
+  return Ok();
+}
+
+// HTTPS options: the configured certificate and key, generated when neither exists.
+corch::Result<corch::rest::TlsOptions> tlsOptions(const corch::node::Config& config) {
+  using namespace corch;
+  rest::TlsOptions tls{node::tlsCertificateFile(config), node::tlsPrivateKeyFile(config)};
+  auto origin = security::ensureCertificate(tls.cert_file, tls.key_file, {config.listen_host});
+  if (!origin) return std::move(origin).error();
+  auto fingerprint = security::certificateFingerprint(tls.cert_file);
+  if (!fingerprint) return std::move(fingerprint).error();
+  if (*origin == security::CertificateOrigin::Generated) {
+    CORCH_LOG(lg, Info) << "generated a self-signed TLS certificate " << tls.cert_file << " (key "
+                        << tls.key_file << ", for " << config.listen_host
+                        << " and 127.0.0.1, localhost), SHA-256 fingerprint " << *fingerprint;
+  } else {
+    CORCH_LOG(lg, Info) << "TLS certificate " << tls.cert_file << ", SHA-256 fingerprint "
+                        << *fingerprint;
+  }
+  return tls;
 }
 
 }  // namespace
@@ -92,7 +151,7 @@ int main(int argc, char** argv) {
   node::Config& config = cl->config;
   if (cl->add_user) {
     log::setLevel(log::Level::Warn);
-    return addUser(config, *cl->add_user, cl->role);
+    return addUser(config, *cl->add_user, cl->role, cl->if_missing);
   }
   auto finalized = node::finalizeConfig(config);
   if (!finalized) return fail(finalized.error().message());
@@ -111,15 +170,32 @@ int main(int argc, char** argv) {
   auto security = security::SecurityManager::create(security_options);
   if (!security) return fail(security.error().message());
   if (config.auth_enabled) {
-    CORCH_LOG(lg, Info) << "authentication on: " << (*security)->users()->size() << " user(s) in "
+    if (auto created = createInitialAdmin(config, *(*security)->users()); !created) {
+      return fail(created.error().message());
+    }
+    size_t users = (*security)->users()->size();
+    CORCH_LOG(lg, Info) << "authentication on: " << users << " user(s) in "
                         << security_options.users_file << ", tokens valid "
                         << config.token_lifetime_s << " s";
-  } else if (!isLoopback(config.listen_host)) {
-    CORCH_LOG(lg, Warn) << "authentication is off and the REST API listens on "
-                        << config.listen_host << ": anyone who reaches it may change the node "
-                        << "(set auth.enabled in the configuration)";
+    if (users == 0) {
+      // Started anyway, so that the node and its graphs run; every request is answered 503
+      // with this until the first admin exists (the users file is re-read on each request).
+      CORCH_LOG(lg, Warn) << security::SecurityManager::firstUserHint(security_options.users_file);
+    }
   } else {
-    CORCH_LOG(lg, Info) << "authentication off: REST requests need no token";
+    CORCH_LOG(lg, Warn) << "authentication is OFF (auth.enabled false): anyone who reaches "
+                        << config.listen_host << ":" << config.listen_port << " may change the node"
+                        << (isLoopback(config.listen_host) ? "" : ", and it is not loopback");
+  }
+  std::optional<rest::TlsOptions> tls;
+  if (config.tls_enabled) {
+    auto made = tlsOptions(config);
+    if (!made) return fail(made.error().message());
+    tls = std::move(*made);
+  } else {
+    CORCH_LOG(lg, Warn) << "HTTPS is off (tls.enabled false or --no-tls): the REST API on "
+                        << config.listen_host << ":" << config.listen_port
+                        << " is plain HTTP, tokens and passwords cross the network in clear";
   }
 
   DriverRegistry registry;
@@ -179,9 +255,13 @@ int main(int argc, char** argv) {
                                 ? std::string("none")
                                 : compute::formatCpuList(scheduler->reservedCpus()));
   }
-  node::NodeManager node(
-      network, compute, **repository,
-      node::NodeOptions{config.image_root, capacity, scheduler.get(), config.strict_pinning});
+  node::NodeOptions node_options{config.image_root, capacity, scheduler.get(),
+                                 config.strict_pinning};
+  if (config.restore_graphs) node_options.graphs_dir = config.state_dir + "/graphs";
+  for (const auto& initial : config.initial_graphs) {
+    node_options.initial_graphs.emplace_back(initial.id, initial.file);
+  }
+  node::NodeManager node(network, compute, **repository, std::move(node_options));
   if (auto started = node.start(); !started) return fail(started.error().message());
 
   rest::ServerOptions rest_options;
@@ -189,6 +269,7 @@ int main(int argc, char** argv) {
   rest_options.port = config.listen_port;
   rest_options.threads = config.rest_threads + 8;
   rest_options.max_concurrent_changes = config.rest_threads;
+  rest_options.tls = tls;
   rest::Server server(rest_options, node, security->get());
   if (auto listening = server.start(); !listening) {
     node.shutdown();

@@ -1,5 +1,6 @@
 #include "compute/compute_manager.h"
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <functional>
@@ -67,9 +68,12 @@ std::string ComputeManager::logPath(const std::string& graph_id, const std::stri
   return options_.log_dir + "/" + fileSafe(graph_id) + "/" + fileSafe(sf_id) + ".log";
 }
 
+std::string ComputeManager::runRoot() const {
+  return options_.run_dir.empty() ? options_.log_dir + "/../run" : options_.run_dir;
+}
+
 std::string ComputeManager::runDir(const std::string& graph_id, const std::string& sf_id) const {
-  std::string root = options_.run_dir.empty() ? options_.log_dir + "/../run" : options_.run_dir;
-  return root + "/" + instanceName(graph_id, sf_id);
+  return runRoot() + "/" + instanceName(graph_id, sf_id);
 }
 
 Result<ComputeDriver*> ComputeManager::driver(const std::string& type) const {
@@ -178,6 +182,47 @@ Result<void> ComputeManager::destroy(const Function& f) {
     std::filesystem::remove_all(f.spec.run_dir, ec);
   }
   return done;
+}
+
+std::vector<std::string> ComputeManager::destroyLeftovers() {
+  struct Found {
+    ComputeDriver* driver;
+    std::string instance;
+  };
+  std::vector<Found> found;
+  for (const auto& [type, driver] : drivers_) {
+    auto probe = probes_.find(type);
+    if (probe == probes_.end() || !probe->second.ok()) continue;
+    auto instances = driver->listInstances(options_.prefix + "-");
+    if (!instances) {
+      CORCH_LOG(lg, Warn) << "compute driver '" << type << "': " << instances.error().message();
+      continue;
+    }
+    for (auto& instance : *instances) found.push_back(Found{driver.get(), std::move(instance)});
+  }
+  std::mutex mu;
+  std::vector<std::string> destroyed;
+  forEach(found.size(), [&](size_t i) {
+    SfSpec spec;
+    spec.instance = found[i].instance;
+    spec.timeout = options_.timeout;
+    auto done = found[i].driver->destroySf(spec);
+    if (!done) {
+      CORCH_LOG(lg, Error) << "cannot remove " << spec.instance
+                           << " left by an earlier run: " << done.error().message();
+      return true;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(runRoot() + "/" + spec.instance, ec);
+    std::lock_guard lock(mu);
+    if (std::find(destroyed.begin(), destroyed.end(), spec.instance) == destroyed.end()) {
+      CORCH_LOG(lg, Info) << "removed " << found[i].driver->name() << " function " << spec.instance
+                          << " left by an earlier run";
+      destroyed.push_back(spec.instance);
+    }
+    return true;
+  });
+  return destroyed;
 }
 
 }  // namespace corch::compute

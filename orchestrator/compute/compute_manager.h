@@ -66,6 +66,11 @@ class ComputeManager {
   // Stops then destroys every function, in parallel like createAndStart; each is attempted
   // whatever happens to the others. `error` is the first failure.
   BatchOutcome stopAndDestroy(const std::vector<Function>& functions);
+  // Destroys every function instance of this node's prefix that a usable driver finds
+  // (ComputeDriver::listInstances), with its run folder: what a corchd killed with SIGKILL left.
+  // In parallel like stopAndDestroy. Returns the instances destroyed; a failure is logged and the
+  // others are still attempted.
+  std::vector<std::string> destroyLeftovers();
 
  private:
   // Calls work(i) for i in [0, n) on at most options_.parallelism threads (this one included):
@@ -73,6 +78,7 @@ class ComputeManager {
   void forEach(size_t n, const std::function<bool(size_t)>& work) const;
 
   Result<ComputeDriver*> driver(const std::string& type) const;
+  std::string runRoot() const;  // options_.run_dir, or <log_dir>/../run
 
   std::map<std::string, std::unique_ptr<ComputeDriver>> drivers_;
   std::map<std::string, Result<void>> probes_;

@@ -13,6 +13,7 @@
 
 #include "corch/log.h"
 #include "graph/diff.h"
+#include "graph/sffg_codec.h"
 #include "resolver/executable.h"
 
 namespace corch::node {
@@ -127,13 +128,81 @@ NodeManager::NodeManager(network::NetworkManager& network, compute::ComputeManag
       compute_(compute),
       repository_(repository),
       resolver_(repository, options.image_root),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  if (!options_.graphs_dir.empty()) store_.emplace(options_.graphs_dir);
+}
 
 NodeManager::~NodeManager() = default;
 
 Result<void> NodeManager::start() {
   compute_.probeAll();
-  return network_.start();
+  // Functions first: their namespaces hold veth ends of the stale LSIs' ports.
+  auto removed = compute_.destroyLeftovers();
+  if (!removed.empty()) {
+    CORCH_LOG(lg, Info) << "removed " << removed.size() << " function(s) left by an earlier run";
+  }
+  CORCH_TRY(network_.start());
+  restore();
+  return Ok();
+}
+
+void NodeManager::markFailed(const std::string& id, Error error) {
+  std::lock_guard lock(mu_);
+  auto& record = graphs_[id];
+  if (!record) {
+    record = std::make_shared<Record>();
+    record->id = id;
+  }
+  record->status = GraphStatus{GraphState::Failed, 0, std::move(error)};
+}
+
+void NodeManager::restore() {
+  std::set<std::string> stored;
+  if (store_) {
+    auto loaded = store_->load();
+    if (!loaded) {
+      CORCH_LOG(lg, Error) << "cannot restore the stored graphs: " << loaded.error().message();
+    } else {
+      for (auto& entry : *loaded) {
+        stored.insert(entry.id);
+        if (!entry.graph) {
+          CORCH_LOG(lg, Error) << "cannot restore graph " << entry.id << ": "
+                               << entry.graph.error().message();
+          markFailed(entry.id, std::move(entry.graph).error());
+          continue;
+        }
+        CORCH_LOG(lg, Info) << "restoring graph " << entry.id;
+        auto done = putGraph(entry.id, std::move(*entry.graph));
+        if (!done) {
+          CORCH_LOG(lg, Error) << "cannot restore graph " << entry.id << ": "
+                               << done.error().message();
+        }
+      }
+    }
+  }
+  for (const auto& [id, file] : options_.initial_graphs) {
+    if (stored.count(id)) continue;  // the stored version is newer: the API may have changed it
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      markFailed(id, Error(ErrorCode::NotFound, "cannot read initial graph file " + file));
+      CORCH_LOG(lg, Error) << "initial graph " << id << ": cannot read " << file;
+      continue;
+    }
+    auto graph = graph::parseSffg(text.str());
+    if (!graph) {
+      CORCH_LOG(lg, Error) << "initial graph " << id << " (" << file
+                           << "): " << graph.error().message();
+      markFailed(id, std::move(graph).error().context("initial graph " + file));
+      continue;
+    }
+    CORCH_LOG(lg, Info) << "deploying initial graph " << id << " from " << file;
+    auto done = putGraph(id, std::move(*graph));
+    if (!done) {
+      CORCH_LOG(lg, Error) << "initial graph " << id << ": " << done.error().message();
+    }
+  }
 }
 
 void NodeManager::shutdown() {
@@ -843,6 +912,26 @@ Result<PutOutcome> NodeManager::putGraph(const std::string& id, graph::Graph gra
         GraphStatus{old ? GraphState::Deployed : GraphState::Failed, old ? 100 : 0, error};
     return error;
   }
+  if (store_) {
+    // Durable before the answer. A new graph that cannot be stored is torn down again (it would
+    // not survive a restart); an update that cannot be stored keeps running (its previous
+    // version is gone already) and the error says so.
+    auto saved = store_->save(id, graph);
+    if (!saved && !old) {
+      auto undone = teardownLog(**deployed).rollback();
+      if (!undone) CORCH_LOG(lg, Error) << "graph " << id << ": " << undone.error().message();
+      Error error = std::move(saved).error().context("cannot deploy graph " + id);
+      record->status = GraphStatus{GraphState::Failed, 0, error};
+      return error;
+    }
+    if (!saved) {
+      record->deployed = std::move(*deployed);
+      Error error = std::move(saved).error().context(
+          "graph " + id + " was updated but the new version could not be stored");
+      record->status = GraphStatus{GraphState::Deployed, 100, error};
+      return error;
+    }
+  }
   record->deployed = std::move(*deployed);
   record->status = GraphStatus{GraphState::Deployed, 100, std::nullopt};
   CORCH_LOG(lg, Info) << "graph " << id << (outcome.created ? " deployed" : " updated");
@@ -890,6 +979,15 @@ Result<void> NodeManager::deleteGraph(const std::string& id) {
   Result<void> refused;
   auto record = claim(id, GraphState::Deleting, refused);
   if (!record) return std::move(refused).error();
+  if (store_) {
+    // Forgotten first: a crash while tearing down must not bring the graph back.
+    if (auto forgotten = store_->remove(id); !forgotten) {
+      std::lock_guard lock(mu_);
+      record->busy = false;
+      record->status.state = record->deployed ? GraphState::Deployed : GraphState::Failed;
+      return std::move(forgotten).error().context("cannot delete graph " + id);
+    }
+  }
   std::unique_ptr<Deployed> deployed;
   {
     std::lock_guard lock(mu_);

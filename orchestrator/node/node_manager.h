@@ -24,6 +24,15 @@
 // restarted on its old ports). Then the update commits, and only removals remain: removed SFs
 // (and the old ports of changed ones) are stopped and destroyed. Those cannot break the new
 // version; one that fails is kept in the state as a leftover that DELETE retries.
+//
+// Restart (issue 6): every deployed graph is stored (graph_store.h) before the API answers, and
+// forgotten before a DELETE tears it down. start() first removes whatever carries this node's
+// prefix (functions the compute drivers list, then stale LSIs: what a corchd killed with SIGKILL
+// left, half-built graphs included), then deploys every stored graph again, then the initial
+// graphs of the configuration that no stored graph has the id of. A stored graph that no longer
+// deploys (or a damaged file) shows as failed, with the reason, until it is put again or deleted.
+// shutdown() tears the graphs down but keeps them stored: they come back at the next start.
+//
 // An SF "changes" when its ports, config, capability or template, or its resolution changes: the
 // compute manager has no way to change a running function yet, so it is restarted (stop,
 // destroy, create, start on new ports) and the PUT's changes say so.
@@ -32,12 +41,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "compute/compute_manager.h"
 #include "compute/scheduler.h"
 #include "network/network_manager.h"
 #include "node/graph_service.h"
+#include "node/graph_store.h"
 #include "resolver/resolver.h"
 #include "state/undo_log.h"
 
@@ -50,6 +63,10 @@ struct NodeOptions {
   compute::CpuScheduler* scheduler = nullptr;
   // A function that wants dedicated cores and finds none: refused (409) instead of unpinned.
   bool strict_pinning = false;
+  // Where deployed graphs are stored (GraphStore); empty: nowhere, nothing survives a restart.
+  std::string graphs_dir;
+  // Deployed by start() unless a stored graph has the id: {graph id, SF-FG file}.
+  std::vector<std::pair<std::string, std::string>> initial_graphs;
 };
 
 // The node's total resources as the kernel reports them (cores, MemTotal, disk of `path`).
@@ -61,9 +78,11 @@ class NodeManager final : public GraphService, public resolver::NodeView {
               resolver::Repository& repository, NodeOptions options);
   ~NodeManager() override;
 
-  // Brings LSI-0 up and probes the compute drivers.
+  // Probes the compute drivers, removes what an earlier run left, brings LSI-0 up, then deploys
+  // the stored graphs and the initial ones (see the top). A graph that fails to deploy does not
+  // fail start(): it shows as failed.
   Result<void> start();
-  // Removes every graph (their undo logs), newest first.
+  // Removes every graph (their undo logs), newest first. They stay stored.
   void shutdown();
 
   // GraphService
@@ -110,12 +129,17 @@ class NodeManager final : public GraphService, public resolver::NodeView {
   void release(const std::shared_ptr<Record>& record);
   void setProgress(Record& record, int progress);
   uint32_t allocateIndexLocked() const;
+  // Deploys the stored graphs, then the initial ones (start()).
+  void restore();
+  // A failed tombstone for a graph that could not even be read (GET .../status tells why).
+  void markFailed(const std::string& id, Error error);
 
   network::NetworkManager& network_;
   compute::ComputeManager& compute_;
   resolver::Repository& repository_;
   resolver::Resolver resolver_;
   NodeOptions options_;
+  std::optional<GraphStore> store_;  // when options_.graphs_dir is set
 
   mutable std::mutex mu_;                                  // guards graphs_ and each Record
   std::map<std::string, std::shared_ptr<Record>> graphs_;  // also failed ones (tombstones)

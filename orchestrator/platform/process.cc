@@ -4,12 +4,14 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -30,7 +32,9 @@ struct ChildFailure {
 constexpr const char* kStages[] = {"cannot create its process group",
                                    "cannot enter its network namespace",
                                    "cannot change to its working directory",
-                                   "cannot redirect its standard streams", "cannot execute it"};
+                                   "cannot redirect its standard streams",
+                                   "cannot execute it",
+                                   "cannot drop its capabilities"};
 
 // Keeps the descriptors the child needs away from 0..2, which dup2() will overwrite (a daemon
 // may run with those closed, so open() can return them).
@@ -54,6 +58,19 @@ ExitStatus fromWaitStatus(int status) {
   if (WIFEXITED(status)) s.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) s.signal = WTERMSIG(status);
   return s;
+}
+
+// The highest capability number this kernel knows (/proc/sys/kernel/cap_last_cap), read before
+// fork(); 63 when it cannot be read (dropping an unknown one fails with EINVAL, which is fine).
+int lastCapability() {
+  static const int last = [] {
+    UniqueFd fd(::open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC));
+    char buf[16] = {};
+    if (!fd || ::read(fd.get(), buf, sizeof(buf) - 1) <= 0) return 63;
+    int n = std::atoi(buf);
+    return n > 0 && n < 64 ? n : 63;
+  }();
+  return last;
 }
 
 [[noreturn]] void childFail(int pipe_fd, int stage) {
@@ -162,6 +179,9 @@ Result<Child> Child::spawn(const ProcessSpec& spec) {
   const int in_fd = devnull->get();
   const int out_fd = log->get();
   const int pipe_w = status_write.get();
+  const bool drop_caps = spec.capabilities.has_value();
+  const uint64_t keep_caps = spec.capabilities.value_or(0);
+  const int last_cap = lastCapability();
 
   pid_t pid = ::fork();
   if (pid < 0) return errnoError(doing + ": cannot fork", errno);
@@ -178,6 +198,13 @@ Result<Child> Child::spawn(const ProcessSpec& spec) {
     if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0) childFail(pipe_w, 1);
     if (cwd != nullptr && chdir(cwd) != 0) childFail(pipe_w, 2);
     if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0) childFail(pipe_w, 3);
+    if (drop_caps) {
+      for (int cap = 0; cap <= last_cap; ++cap) {
+        if ((keep_caps >> cap) & 1) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) childFail(pipe_w, 5);
+      }
+      if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) childFail(pipe_w, 5);
+    }
     // Descriptors other threads opened without O_CLOEXEC must not leak into the program.
     syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
     execve(exe, argv.data(), envp.data());
@@ -202,7 +229,7 @@ Result<Child> Child::spawn(const ProcessSpec& spec) {
   } while (got < 0 && errno == EINTR);
   if (got == static_cast<ssize_t>(sizeof(failure))) {
     child.reap();
-    int stage = failure.stage >= 0 && failure.stage < 5 ? failure.stage : 4;
+    int stage = failure.stage >= 0 && failure.stage < 6 ? failure.stage : 4;
     return errnoError(doing + ": " + kStages[stage], failure.err);
   }
   return child;

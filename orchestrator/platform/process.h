@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -37,6 +38,10 @@ struct ProcessSpec {
   std::string cwd;                       // empty: the parent's working directory
   std::string log_path;                  // stdout+stderr appended (created 0640); empty: /dev/null
   std::chrono::milliseconds timeout{0};  // for runProcess(); 0: no deadline
+  // Set: the child keeps only these capabilities (a bitmask of 1 << CAP_*): every other one is
+  // dropped from its bounding set, so that even as root the program never holds it, and
+  // no_new_privs is set, so that no set-uid or file-capability program gets it back.
+  std::optional<uint64_t> capabilities;
 };
 
 // How a child ended.

@@ -18,6 +18,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "graph/json_schema.h"
 #include "graph/sffg_codec.h"
 #include "resolver/config.h"
 
@@ -319,11 +320,15 @@ void checkGraphTemplate(Checker& c, const Value& doc, Template& t, bool ports_re
   if (t.ports_max != n) c.fail("/ports/max", "must be " + std::to_string(n) + why);
 }
 
+constexpr size_t kMaxTemplateDepth = 64;
+
 }  // namespace
 
 Result<Template> parseTemplate(std::string_view json, const std::string& source) {
   rapidjson::Document doc;
-  doc.Parse(json.data(), json.size());
+  // Iterative, and no deeper than a graph may be: templates may come from a remote repository,
+  // and what walks them (toJson, the config checks) recurses.
+  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError()) {
     size_t offset = std::min(doc.GetErrorOffset(), json.size());
     size_t line = 1 + std::count(json.begin(), json.begin() + offset, '\n');
@@ -335,6 +340,12 @@ Result<Template> parseTemplate(std::string_view json, const std::string& source)
                       std::to_string(line) + ", column " + std::to_string(column) + ")";
     return Error(ErrorCode::InvalidArgument, "invalid template " + source + ": " + why,
                  {FieldError{"", why}});
+  }
+  if (auto deep = graph::findTooDeep(doc, kMaxTemplateDepth)) {
+    const std::string why = "nested deeper than " + std::to_string(kMaxTemplateDepth) + " levels";
+    return Error(ErrorCode::InvalidArgument,
+                 "invalid template " + source + ": " + *deep + ": " + why,
+                 {FieldError{*deep, why}});
   }
 
   Template t;

@@ -1,6 +1,7 @@
 #include "state/undo_log.h"
 
 #include "corch/log.h"
+#include "state/kill_point.h"
 
 namespace corch::state {
 namespace {
@@ -9,6 +10,7 @@ log::Logger lg("undo");
 
 void UndoLog::record(std::string what, Undo undo) {
   CORCH_LOG(lg, Debug) << "recorded: " << what;
+  killPoint("recorded " + what);
   entries_.push_back(Entry{std::move(what), std::move(undo)});
 }
 
@@ -18,6 +20,7 @@ Result<void> UndoLog::rollback() {
   std::string failures;
   ErrorCode code = ErrorCode::Internal;
   for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    killPoint("undoing " + it->what);
     auto done = it->undo();
     if (done) {
       CORCH_LOG(lg, Debug) << "undone: " << it->what;

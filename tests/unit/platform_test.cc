@@ -91,6 +91,25 @@ BOOST_AUTO_TEST_CASE(stdout_and_stderr_are_appended_to_the_log) {
   BOOST_TEST(readFile(log) == "one\ntwo\nthree\n");
 }
 
+BOOST_AUTO_TEST_CASE(a_child_keeps_only_the_capabilities_it_is_given) {
+  TempDir dir;
+  fs::path log = dir.path() / "caps.log";
+  // CAP_NET_ADMIN is 12, CAP_NET_RAW 13: bits 0x3000 of the bounding set; NoNewPrivs set.
+  ProcessSpec spec = shell("grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status", log);
+  spec.capabilities = (1ULL << 12) | (1ULL << 13);
+  auto r = runProcess(spec);
+  BOOST_REQUIRE(r.ok());
+  BOOST_TEST(r->success());
+  const std::string out = readFile(log);
+  BOOST_TEST(out.find("CapBnd:\t0000000000003000") != std::string::npos, out);
+  BOOST_TEST(out.find("NoNewPrivs:\t1") != std::string::npos, out);
+  // Without the setting the bounding set is inherited as it is.
+  fs::path all = dir.path() / "all.log";
+  auto full = runProcess(shell("grep -E '^NoNewPrivs' /proc/self/status", all));
+  BOOST_REQUIRE(full.ok());
+  BOOST_TEST(readFile(all) == "NoNewPrivs:\t0\n");
+}
+
 BOOST_AUTO_TEST_CASE(environment_working_dir_and_stdin) {
   TempDir dir;
   fs::path log = dir.path() / "out.log";

@@ -184,4 +184,14 @@ Result<bool> destroyFunctionNetns(const std::string& name, const log::Logger& lg
   return true;
 }
 
+Result<std::vector<std::string>> functionNetnsNames(std::string_view prefix) {
+  auto all = platform::listNetns();
+  if (!all.ok()) return std::move(all).error();
+  std::vector<std::string> out;
+  for (auto& name : *all) {
+    if (name.starts_with(prefix)) out.push_back(std::move(name));
+  }
+  return out;
+}
+
 }  // namespace corch::drivers::common

@@ -84,4 +84,8 @@ class FunctionNetns {
 // whether the namespace existed; Ok(false) when there is nothing to do.
 Result<bool> destroyFunctionNetns(const std::string& name, const log::Logger& lg);
 
+// The named namespaces whose name starts with `prefix` (ComputeDriver::listInstances of the
+// drivers whose functions live in one).
+Result<std::vector<std::string>> functionNetnsNames(std::string_view prefix);
+
 }  // namespace corch::drivers::common

@@ -357,6 +357,37 @@ class DockerDriver final : public ComputeDriver {
     return post(sf.instance, "/pause", deadlineOf(sf), doing);
   }
 
+  Result<std::vector<std::string>> listInstances(std::string_view prefix) override {
+    const std::string doing = "cannot list the containers";
+    const Deadline deadline = steady_clock::now() + kDefaultTimeout;
+    auto r = http_.request("GET", api("/containers/json?all=true"), "", deadline);
+    if (!r.ok()) return r.error().context(doing);
+    if (r->status != 200) return engineError(*r, doing);
+    rapidjson::Document doc;
+    doc.Parse(r->body.c_str(), r->body.size());
+    if (doc.HasParseError() || !doc.IsArray()) {
+      return Error(ErrorCode::Internal, doing + ": the engine's answer is not a JSON array");
+    }
+    std::vector<std::string> out;
+    for (const auto& c : doc.GetArray()) {
+      if (!c.IsObject() || !c.HasMember("Names") || !c["Names"].IsArray()) continue;
+      for (const auto& n : c["Names"].GetArray()) {
+        if (!n.IsString()) continue;
+        std::string_view name = n.GetString();
+        if (name.starts_with('/')) name.remove_prefix(1);  // the engine writes "/<name>"
+        if (name.starts_with(prefix)) out.emplace_back(name);
+      }
+    }
+    // The namespaces the path mode made, also when their container is gone.
+    auto namespaces = common::functionNetnsNames(prefix);
+    if (namespaces.ok()) {
+      for (auto& ns : *namespaces) {
+        if (std::find(out.begin(), out.end(), ns) == out.end()) out.push_back(std::move(ns));
+      }
+    }
+    return out;
+  }
+
   Result<void> destroySf(const SfSpec& sf) override {
     const std::string doing = "cannot destroy container " + sf.instance;
     const Deadline deadline = deadlineOf(sf);

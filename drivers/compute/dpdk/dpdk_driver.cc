@@ -268,6 +268,10 @@ class DpdkDriver final : public ComputeDriver {
     return Ok();
   }
 
+  Result<std::vector<std::string>> listInstances(std::string_view prefix) override {
+    return common::functionNetnsNames(prefix);
+  }
+
   Result<void> destroySf(const SfSpec& sf) override {
     const std::string doing = "cannot destroy function " + sf.instance;
     if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -327,6 +328,23 @@ class KvmDriver final : public ComputeDriver {
                           << after.instance;
     }
     return Ok();
+  }
+
+  Result<std::vector<std::string>> listInstances(std::string_view prefix) override {
+    const std::string doing = "cannot list the VMs";
+    auto conn = conn_.get();
+    if (!conn.ok()) return conn.error().context(doing);
+    virDomainPtr* domains = nullptr;
+    const int n = virConnectListAllDomains(conn->get(), &domains, 0);
+    if (n < 0) return libvirtError(doing);
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) {
+      DomainPtr dom(domains[i]);  // frees it
+      const char* name = virDomainGetName(dom.get());
+      if (name != nullptr && std::string_view(name).starts_with(prefix)) out.emplace_back(name);
+    }
+    ::free(domains);
+    return out;
   }
 
   Result<void> destroySf(const SfSpec& sf) override {

@@ -18,11 +18,13 @@
 // Options (DriverOptions): "run-dir" (default /run/corch/native: logs when SfSpec::log_path is
 // empty, unpacked .tar.gz packages), "node-netns" (the named namespace where the vSwitch leaves
 // the functions' veth ends; default corchd's own), "path" (PATH for scripts and dependency
-// checks; default corchd's PATH plus the sbin folders).
+// checks; default corchd's PATH plus the sbin folders), "capabilities" ("reduced", the default:
+// scripts keep only kNsfCapabilities; "full": every capability root has).
 //
 // The driver keeps no state between calls: everything is found again from the SfSpec (the
 // namespace by name), so a restarted corchd can stop and destroy what an earlier one made.
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,12 +87,25 @@ Result<void> writeFileAtomically(const std::string& path, const std::string& con
   return Ok();
 }
 
+// What an NSF's scripts (and the daemons they start) may do as root inside their namespace:
+// configure its network (links, addresses, routes, bridges, iptables/nftables, sysctls under
+// /proc/sys/net), open raw sockets and low ports, manage their own files and processes, change
+// user. Everything else is out of their bounding set: no mount or namespace change (SYS_ADMIN,
+// so no way back to the node's namespace through setns), no module loading, ptrace, raw I/O,
+// time, reboot, BPF or perf, no capability changes (nsf/README.md, "Isolation").
+constexpr uint64_t kNsfCapabilities =
+    (1ULL << CAP_NET_ADMIN) | (1ULL << CAP_NET_RAW) | (1ULL << CAP_NET_BIND_SERVICE) |
+    (1ULL << CAP_NET_BROADCAST) | (1ULL << CAP_KILL) | (1ULL << CAP_SETUID) | (1ULL << CAP_SETGID) |
+    (1ULL << CAP_CHOWN) | (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_FOWNER) | (1ULL << CAP_FSETID);
+
 class NativeDriver final : public ComputeDriver {
  public:
-  NativeDriver(std::string run_dir, std::string node_netns, std::string path_var)
+  NativeDriver(std::string run_dir, std::string node_netns, std::string path_var,
+               bool full_capabilities)
       : run_dir_(std::move(run_dir)),
         node_netns_(std::move(node_netns)),
-        path_var_(std::move(path_var)) {}
+        path_var_(std::move(path_var)),
+        full_capabilities_(full_capabilities) {}
 
   std::string_view name() const override { return "native"; }
 
@@ -196,6 +211,10 @@ class NativeDriver final : public ComputeDriver {
     auto ns_fd = platform::openNetns(after.instance);
     if (!ns_fd.ok()) return ns_fd.error().context(doing);
     return runScript(after, *pkg, "update", pkg->update, ns_fd->get(), doing);
+  }
+
+  Result<std::vector<std::string>> listInstances(std::string_view prefix) override {
+    return common::functionNetnsNames(prefix);
   }
 
   Result<void> destroySf(const SfSpec& sf) override {
@@ -317,6 +336,7 @@ class NativeDriver final : public ComputeDriver {
     spec.cwd = pkg.dir;
     spec.log_path = log;
     spec.timeout = timeout;
+    if (!full_capabilities_) spec.capabilities = kNsfCapabilities;
     auto status = platform::runProcess(spec);
     if (!status.ok()) return status.error().context(doing);
     if (status->success()) return Ok();
@@ -332,6 +352,7 @@ class NativeDriver final : public ComputeDriver {
   const std::string run_dir_;
   const std::string node_netns_;
   const std::string path_var_;
+  const bool full_capabilities_;  // option "capabilities": "full" (default "reduced")
 };
 
 }  // namespace
@@ -339,9 +360,14 @@ class NativeDriver final : public ComputeDriver {
 void registerDriver(DriverRegistry& registry) {
   (void)registry.addCompute(
       "native", [](const DriverOptions& options) -> Result<std::unique_ptr<ComputeDriver>> {
+        const std::string caps = options.getOr("capabilities", "reduced");
+        if (caps != "reduced" && caps != "full") {
+          return Error(ErrorCode::InvalidArgument, "native driver option capabilities: '" + caps +
+                                                       "' is neither \"reduced\" nor \"full\"");
+        }
         return std::unique_ptr<ComputeDriver>(new NativeDriver(
             options.getOr("run-dir", "/run/corch/native"), options.getOr("node-netns", ""),
-            options.getOr("path", common::pathWithSbin())));
+            options.getOr("path", common::pathWithSbin()), caps == "full"));
       });
 }
 

@@ -84,6 +84,15 @@ class ComputeDriver {
     return Error(ErrorCode::Unsupported,
                  "driver " + std::string(name()) + " cannot update function " + after.instance);
   }
+  // The instances of this driver that exist on the node (namespace, container, domain) whose
+  // name starts with `prefix`: what a corchd killed with SIGKILL may have left. The node destroys
+  // those that no stored graph owns, with destroySf() on a spec that holds only the instance name
+  // (which every driver's destroySf() needs, and all it needs). Several drivers may list the same
+  // function namespace: destroying it twice is harmless.
+  virtual Result<std::vector<std::string>> listInstances(std::string_view prefix) {
+    (void)prefix;
+    return std::vector<std::string>{};
+  }
   virtual Result<void> pauseSf(const SfSpec& sf) {
     return Error(ErrorCode::Unsupported,
                  "driver " + std::string(name()) + " cannot pause function " + sf.instance);

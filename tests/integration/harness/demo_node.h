@@ -48,6 +48,8 @@ class DemoNode {
   Sandbox& sandbox() { return sb_; }
   const std::string& prefix() const { return prefix_; }
   const std::string& url() const { return corchd_->url(); }
+  // corchd itself, after start(): kill() it as a crash would, restart() it on the same state.
+  Corchd& corchd() { return *corchd_; }
   std::string log() const { return corchd_ ? corchd_->log() : std::string(); }
   HttpResponse request(const std::string& method, const std::string& path,
                        const std::string& body = "") const {
