@@ -4,7 +4,7 @@
 # drivers the dpdk driver uses (af_packet, vhost, virtio-user) are only recommended by dpdk.
 set -eu
 
-PACKAGES="g++ cmake make pkg-config clang-format
+PACKAGES="g++ cmake make pkg-config clang-format clang libclang-rt-14-dev
 libcpprest-dev rapidjson-dev libboost-test-dev libssl-dev
 openvswitch-switch iproute2 iptables nftables ethtool iputils-ping netcat-openbsd
 tcpdump procps psmisc curl util-linux busybox-static cpio
