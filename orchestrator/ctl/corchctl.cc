@@ -420,6 +420,23 @@ int get(ApiClient& api, const std::string& id) {
   return kOk;
 }
 
+// Prints rows (the first one the header) as columns two spaces apart.
+void printRows(const std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return;
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
 int list(ApiClient& api) {
   auto response = api.call("GET", "/graphs");
   if (!response) return failed("list", response.error());
@@ -438,18 +455,7 @@ int list(ApiClient& api) {
     std::cout << "no graphs\n";
     return kOk;
   }
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
+  printRows(rows);
   return kOk;
 }
 
@@ -585,18 +591,7 @@ void printTable(const rapidjson::Value& list, const std::vector<const char*>& co
     }
     rows.push_back(row);
   }
-  std::vector<size_t> widths(columns.size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
+  printRows(rows);
 }
 
 std::string namesJson(const char* key, const std::vector<std::string>& names) {
