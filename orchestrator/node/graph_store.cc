@@ -11,6 +11,11 @@
 #include <fstream>
 #include <sstream>
 
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include "graph/sffg_codec.h"
 #include "platform/fd.h"
 #include "security/atomic_file.h"
@@ -32,6 +37,65 @@ int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// The stored document: {"format": 1, "graph": <the canonical SF-FG document>, and what the
+// SF-FG has no field for but the model keeps from an NF-FG ("description", "domain",
+// "rule-descriptions": {rule id: text})}, so that a graph put through either API comes back equal.
+std::string envelope(const graph::Graph& g) {
+  namespace rj = rapidjson;
+  rj::Document doc(rj::kObjectType);
+  auto& a = doc.GetAllocator();
+  rj::Document sffg(&a);
+  const std::string text = graph::printSffg(g);
+  sffg.Parse(text.c_str(), text.size());
+  auto str = [&](const std::string& v) {
+    return rj::Value(v.c_str(), static_cast<rj::SizeType>(v.size()), a);
+  };
+  doc.AddMember("format", 1, a);
+  doc.AddMember("graph", rj::Value(sffg, a), a);
+  if (!g.description.empty()) doc.AddMember("description", str(g.description), a);
+  if (!g.domain.empty()) doc.AddMember("domain", str(g.domain), a);
+  rj::Value rules(rj::kObjectType);
+  for (const auto& r : g.rules) {
+    if (!r.description.empty()) rules.AddMember(str(r.id), str(r.description), a);
+  }
+  if (rules.MemberCount() > 0) doc.AddMember("rule-descriptions", rules, a);
+  rj::StringBuffer out;
+  rj::PrettyWriter<rj::StringBuffer> w(out);
+  w.SetIndent(' ', 2);
+  doc.Accept(w);
+  return std::string(out.GetString(), out.GetSize()) + "\n";
+}
+
+Result<graph::Graph> unwrap(const std::string& text) {
+  namespace rj = rapidjson;
+  rj::Document doc;
+  doc.Parse<rj::kParseIterativeFlag>(text.c_str(), text.size());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("graph") ||
+      !doc["graph"].IsObject() || !doc.HasMember("format") || !doc["format"].IsInt() ||
+      doc["format"].GetInt() != 1) {
+    return Error(ErrorCode::Malformed, "not a stored graph of format 1");
+  }
+  rj::StringBuffer sffg;
+  rj::Writer<rj::StringBuffer> w(sffg);
+  doc["graph"].Accept(w);  // a document corchd wrote: its depth is bounded by parseSffg's
+  auto g = graph::parseSffg(std::string_view(sffg.GetString(), sffg.GetSize()));
+  if (!g) return g;
+  auto text_of = [&](const char* key) -> std::string {
+    auto it = doc.FindMember(key);
+    return it != doc.MemberEnd() && it->value.IsString() ? it->value.GetString() : "";
+  };
+  g->description = text_of("description");
+  g->domain = text_of("domain");
+  if (auto it = doc.FindMember("rule-descriptions");
+      it != doc.MemberEnd() && it->value.IsObject()) {
+    for (auto& r : g->rules) {
+      auto d = it->value.FindMember(r.id.c_str());
+      if (d != it->value.MemberEnd() && d->value.IsString()) r.description = d->value.GetString();
+    }
+  }
+  return g;
 }
 
 // An unlink is made durable like a rename: by syncing the folder.
@@ -93,7 +157,7 @@ Result<void> GraphStore::save(const std::string& id, const graph::Graph& graph) 
   if (ec) return Error(ErrorCode::Internal, "cannot make folder " + dir_ + ": " + ec.message());
   ::chmod(dir_.c_str(), 0700);
   state::killPoint("before storing graph " + id);
-  CORCH_TRY(security::writeFileAtomically(path(id), graph::printSffg(graph), 0600));
+  CORCH_TRY(security::writeFileAtomically(path(id), envelope(graph), 0600));
   state::killPoint("after storing graph " + id);
   return Ok();
 }
@@ -126,7 +190,7 @@ Result<std::vector<GraphStore::Loaded>> GraphStore::load() const {
           Loaded{*id, Error(ErrorCode::Internal, "cannot read " + entry.path().string())});
       continue;
     }
-    auto parsed = graph::parseSffg(text.str());
+    auto parsed = unwrap(text.str());
     if (!parsed) {
       out.push_back(
           Loaded{*id, std::move(parsed).error().context("stored graph " + entry.path().string())});

@@ -4,9 +4,11 @@
 // deploys them again (node_manager.h, "Restart"). What was built for a graph is not stored: it is
 // derived again from the graph, and whatever an earlier run left is found by its corch name.
 //
-// A file is the canonical SF-FG document (graph/sffg_codec.h) of the graph, whatever API it came
-// through: the NF-FG API shares the model. Its name is the graph id with every character other
-// than [A-Za-z0-9_.-] written as %XX, so any id the API accepts is a safe, distinct file name.
+// A file holds the canonical SF-FG document (graph/sffg_codec.h) of the graph, whatever API it
+// came through (the NF-FG API shares the model), with the few fields of the model the SF-FG has
+// no place for (an NF-FG's descriptions and domain). Its name is the graph id with every character
+// other than [A-Za-z0-9_.-] written as %XX, so any id the API accepts is a safe, distinct file
+// name.
 #pragma once
 
 #include <string>

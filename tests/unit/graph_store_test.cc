@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "graph/nffg_codec.h"
 #include "graph/sffg_codec.h"
 
 using namespace corch;
@@ -92,4 +93,33 @@ BOOST_AUTO_TEST_CASE(a_damaged_file_is_reported_and_others_still_load) {
   BOOST_TEST(!(*loaded)[0].graph.ok());
   BOOST_TEST((*loaded)[0].graph.error().message().find("stored graph") != std::string::npos);
   BOOST_TEST((*loaded)[1].graph.ok());
+}
+
+// Graphs that came through the NF-FG API are stored as SF-FG too: every NF-FG test document
+// must come back from the store equal.
+BOOST_AUTO_TEST_CASE(graphs_put_through_the_nffg_api_come_back_equal) {
+  TempDir tmp;
+  GraphStore store(tmp.path);
+  int n = 0;
+  for (const auto& entry :
+       fs::directory_iterator(std::string(CORCH_SOURCE_DIR) + "/tests/data/nffg/good")) {
+    std::ifstream in(entry.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto g = graph::parseNffg(text);
+    BOOST_REQUIRE_MESSAGE(g.ok(), entry.path() << ": " << (g.ok() ? "" : g.error().message()));
+    const std::string id = "g" + std::to_string(n++);
+    g->id = id;
+    BOOST_REQUIRE(store.save(id, *g).ok());
+    auto loaded = store.load();
+    BOOST_REQUIRE(loaded.ok());
+    const GraphStore::Loaded* found = nullptr;
+    for (const auto& l : *loaded) {
+      if (l.id == id) found = &l;
+    }
+    BOOST_REQUIRE(found != nullptr);
+    const std::string why = found->graph.ok() ? "" : found->graph.error().message();
+    BOOST_REQUIRE_MESSAGE(found->graph.ok(), entry.path() << ": " << why);
+    BOOST_TEST((*found->graph == *g), entry.path());
+  }
+  BOOST_TEST(n >= 5);
 }
