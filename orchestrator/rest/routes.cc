@@ -252,7 +252,9 @@ Result<LoginRequest> parseLogin(std::string_view body) {
     return Error::field(ErrorCode::Malformed, std::move(pointer), std::move(message));
   };
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  // Iterative: a body of nested brackets must not exhaust the stack (what reads it afterwards
+  // looks at the top-level members only).
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError()) {
     return Error(ErrorCode::Malformed,
                  "the login body is not JSON: " +
@@ -288,7 +290,9 @@ namespace {
 Result<rapidjson::Document> parseObject(std::string_view body, const std::string& what,
                                         std::initializer_list<std::string_view> known) {
   rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
+  // Iterative: a body of nested brackets must not exhaust the stack (what reads it afterwards
+  // looks at the top-level members only).
+  doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError()) {
     return Error(ErrorCode::Malformed,
                  "the " + what + " is not JSON: " +
