@@ -139,7 +139,7 @@ Result<std::string> GraphStore::idOf(const std::string& file_name) {
       id += file_name[i];
       continue;
     }
-    if (i + 2 >= end + 1 || hexValue(file_name[i + 1]) < 0 || hexValue(file_name[i + 2]) < 0) {
+    if (i + 2 >= end || hexValue(file_name[i + 1]) < 0 || hexValue(file_name[i + 2]) < 0) {
       return Error(ErrorCode::InvalidArgument, "not a stored graph: " + file_name);
     }
     id += static_cast<char>(hexValue(file_name[i + 1]) * 16 + hexValue(file_name[i + 2]));
