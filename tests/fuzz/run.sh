@@ -4,7 +4,9 @@
 #   tests/fuzz/run.sh BUILD-DIR SECONDS-PER-TARGET WORK-DIR [TARGET...]
 #
 # Targets: sffg nffg template ovsdb openflow (default: all that are built). Each starts from its
-# seed corpus (tests/fuzz/corpus/<target>, only read) and from what earlier runs found
+# seed corpus (tests/fuzz/corpus/<target>, only read), from the inputs earlier campaigns found and
+# the tree keeps (tests/fuzz/found/<target>, minimized with -merge=1, only read) and from what
+# earlier runs found
 # (WORK-DIR/corpus/<target>, where libFuzzer adds the new interesting inputs: the checked-in corpus
 # never changes behind anyone's back). Crashes, leaks, timeouts and out-of-memory inputs land in
 # WORK-DIR/artifacts/<target>-crash-<sha1> (and -leak-, -timeout-, -oom-); a target that finds
@@ -56,7 +58,7 @@ for t in "${targets[@]}"; do
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
     -print_final_stats=1 -artifact_prefix="$work/artifacts/$t-" "${dict[@]}" \
-    "$work/corpus/$t" "$here/corpus/$t" >"$log" 2>&1
+    "$work/corpus/$t" "$here/corpus/$t" "$here/found/$t" >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   added=$(sed -n 's/^stat::new_units_added: *//p' "$log" | tail -1)
