@@ -1,10 +1,15 @@
 #include "compute/compute_manager.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "corch/log.h"
@@ -23,6 +28,26 @@ std::string fileSafe(const std::string& text) {
   }
   if (out.empty() || out == "." || out == "..") out = "_" + out;
   return out;
+}
+
+constexpr const char* kSpecFile = "/started-from";
+
+// Everything of a spec that makes the function what it is, one field per line. Not the timeout or
+// the log path: a function started with other ones is the same function.
+std::string canonicalSpec(const Function& f) {
+  const SfSpec& s = f.spec;
+  std::ostringstream out;
+  out << "type " << f.type << "\ninstance " << s.instance << "\ntemplate " << s.template_id
+      << "\nimage " << s.image << "\nconfig " << s.config_json << "\nengine " << s.engine_json
+      << "\ncpu " << s.cpu_cores << "\nmemory " << s.memory_mb << "\ndisk " << s.disk_mb
+      << "\ncpus";
+  for (unsigned c : s.cpus) out << ' ' << c;
+  for (const auto& p : s.ports) {
+    out << "\nport " << p.port_id << ' ' << p.port_name << ' ' << p.ifname << ' '
+        << toString(p.technology) << ' ' << p.mac;
+  }
+  out << '\n';
+  return out.str();
 }
 
 }  // namespace
@@ -120,6 +145,7 @@ BatchOutcome ComputeManager::createAndStart(const std::vector<Function>& functio
       }
       auto started = (*drv)->startSf(f.spec);
       if (!started) return std::move(started).error();
+      rememberSpec(f);
       std::lock_guard lock(mu);
       outcome.started[i] = true;
       return Ok();
@@ -163,14 +189,58 @@ bool ComputeManager::updatesPorts(const std::string& type) const {
 Result<void> ComputeManager::update(const Function& before, const Function& after) {
   auto drv = driver(after.type);
   if (!drv) return std::move(drv).error();
-  return (*drv)->updateSf(before.spec, after.spec);
+  auto updated = (*drv)->updateSf(before.spec, after.spec);
+  rememberSpec(updated ? after : before);
+  return updated;
 }
 
 Result<void> ComputeManager::stop(const Function& f) {
   auto drv = driver(f.type);
   if (!drv) return std::move(drv).error();
+  forgetSpec(f);  // first: a function being stopped is not one to adopt
   auto done = (*drv)->stopSf(f.spec);
   return done;
+}
+
+void ComputeManager::rememberSpec(const Function& f) const {
+  if (f.spec.run_dir.empty()) return;
+  // Replaced by a rename, so that a reader never sees a part. Not synced: it describes processes
+  // that a power cut ends anyway, and without it the function is only rebuilt instead of adopted.
+  const std::string path = f.spec.run_dir + kSpecFile;
+  {
+    std::ofstream out(path + ".new", std::ios::binary | std::ios::trunc);
+    out << canonicalSpec(f);
+    if (out.flush() && std::rename((path + ".new").c_str(), path.c_str()) == 0) return;
+  }
+  CORCH_LOG(lg, Warn) << "function " << f.spec.instance << ": cannot write " << path
+                      << "; it will be rebuilt, not adopted, after a restart";
+}
+
+void ComputeManager::forgetSpec(const Function& f) const {
+  if (!f.spec.run_dir.empty()) ::unlink((f.spec.run_dir + kSpecFile).c_str());
+}
+
+Result<void> ComputeManager::adopt(const Function& f) {
+  auto drv = driver(f.type);
+  if (!drv) return std::move(drv).error();
+  std::ifstream in(f.spec.run_dir + kSpecFile, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (f.spec.run_dir.empty() || !in) {
+    return Error(ErrorCode::NotFound, "function " + f.spec.instance +
+                                          " was not left running by an earlier run (no " +
+                                          f.spec.run_dir + kSpecFile + ")");
+  }
+  if (text.str() != canonicalSpec(f)) {
+    return Error(ErrorCode::Conflict, "function " + f.spec.instance +
+                                          " runs another version of the function (" +
+                                          f.spec.run_dir + kSpecFile + " differs)");
+  }
+  auto adopted = (*drv)->adoptSf(f.spec);
+  if (!adopted) return adopted;
+  CORCH_LOG(lg, Info) << "function " << f.spec.instance << " (" << f.spec.template_id << ", "
+                      << f.type << ") adopted: still running from an earlier run";
+  return Ok();
 }
 
 Result<void> ComputeManager::destroy(const Function& f) {
@@ -184,7 +254,8 @@ Result<void> ComputeManager::destroy(const Function& f) {
   return done;
 }
 
-std::vector<std::string> ComputeManager::destroyLeftovers() {
+std::vector<std::string> ComputeManager::destroyLeftovers(
+    const std::function<bool(const std::string&)>& keep) {
   struct Found {
     ComputeDriver* driver;
     std::string instance;
@@ -198,7 +269,9 @@ std::vector<std::string> ComputeManager::destroyLeftovers() {
       CORCH_LOG(lg, Warn) << "compute driver '" << type << "': " << instances.error().message();
       continue;
     }
-    for (auto& instance : *instances) found.push_back(Found{driver.get(), std::move(instance)});
+    for (auto& instance : *instances) {
+      if (!keep || !keep(instance)) found.push_back(Found{driver.get(), std::move(instance)});
+    }
   }
   std::mutex mu;
   std::vector<std::string> destroyed;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,10 +68,15 @@ class ComputeManager {
   // whatever happens to the others. `error` is the first failure.
   BatchOutcome stopAndDestroy(const std::vector<Function>& functions);
   // Destroys every function instance of this node's prefix that a usable driver finds
-  // (ComputeDriver::listInstances), with its run folder: what a corchd killed with SIGKILL left.
-  // In parallel like stopAndDestroy. Returns the instances destroyed; a failure is logged and the
-  // others are still attempted.
-  std::vector<std::string> destroyLeftovers();
+  // (ComputeDriver::listInstances), with its run folder, except those `keep` says to keep: what a
+  // corchd killed with SIGKILL left that no stored graph owns. In parallel like stopAndDestroy.
+  // Returns the instances destroyed; a failure is logged and the others are still attempted.
+  std::vector<std::string> destroyLeftovers(
+      const std::function<bool(const std::string&)>& keep = nullptr);
+  // Takes over a function an earlier run started from this very spec and left running
+  // (ComputeDriver::adoptSf): Conflict when the spec it was started from (kept in its run_dir
+  // by createAndStart and update, removed by stop) is not this one, or is unknown.
+  Result<void> adopt(const Function& function);
 
  private:
   // Calls work(i) for i in [0, n) on at most options_.parallelism threads (this one included):
@@ -78,6 +84,9 @@ class ComputeManager {
   void forEach(size_t n, const std::function<bool(size_t)>& work) const;
 
   Result<ComputeDriver*> driver(const std::string& type) const;
+  // The spec a running function was started from, in its run_dir (nothing without a run_dir).
+  void rememberSpec(const Function& function) const;
+  void forgetSpec(const Function& function) const;
   std::string runRoot() const;  // options_.run_dir, or <log_dir>/../run
 
   std::map<std::string, std::unique_ptr<ComputeDriver>> drivers_;

@@ -132,16 +132,44 @@ std::string NetworkManager::lsiName(uint32_t index) const {
   return options_.prefix + "-g" + std::to_string(index);
 }
 
-Result<void> NetworkManager::start() {
+Result<bool> NetworkManager::start(const std::set<std::string>& keep_lsis) {
   auto existing = driver_.listLsis();
   if (!existing) return std::move(existing).error().context("cannot list LSIs");
-  const std::string graph_prefix = options_.prefix + "-g";
-  const std::string group_prefix = options_.prefix + "-i";
+  // LSI-0 is kept when it has every configured physical port (more ports are vlink ends).
+  bool adopted = false;
+  if (std::find(existing->begin(), existing->end(), options_.lsi0) != existing->end()) {
+    auto ports = driver_.listPorts(options_.lsi0);
+    if (ports) {
+      std::map<std::string, uint32_t> numbers;
+      for (const auto& p : *ports) numbers[p.name] = p.of_port;
+      adopted = std::all_of(options_.physical_ports.begin(), options_.physical_ports.end(),
+                            [&](const std::string& name) { return numbers.count(name) > 0; });
+      if (adopted) {
+        lsi0_ports_.clear();
+        for (const auto& name : options_.physical_ports) lsi0_ports_[name] = numbers.at(name);
+      } else {
+        CORCH_LOG(lg, Info) << "LSI-0 " << options_.lsi0
+                            << " left by an earlier run lacks a configured physical port";
+      }
+    } else if (ports.error().code() != ErrorCode::Unsupported) {
+      CORCH_LOG(lg, Warn) << "cannot list the ports of LSI-0 " << options_.lsi0 << ": "
+                          << ports.error().message();
+    }
+  }
+  const std::set<std::string> keep = adopted ? keep_lsis : std::set<std::string>{};
   for (const auto& name : *existing) {
-    if (name == options_.lsi0 || name.starts_with(graph_prefix) || name.starts_with(group_prefix)) {
+    if (name == options_.lsi0 && adopted) continue;
+    if (keep.count(name)) continue;
+    if (name == options_.lsi0 || isOurs(name)) {
       CORCH_LOG(lg, Info) << "removing stale LSI " << name << " left by an earlier run";
       CORCH_TRY(driver_.destroyLsi(name));
     }
+  }
+  if (adopted) {
+    CORCH_LOG(lg, Info) << "LSI-0 " << options_.lsi0 << " kept from an earlier run with "
+                        << lsi0_ports_.size() << " physical port(s); " << keep.size()
+                        << " graph-LSI(s) kept";
+    return true;
   }
   LsiSpec spec;
   spec.name = options_.lsi0;
@@ -152,6 +180,112 @@ Result<void> NetworkManager::start() {
   for (const auto& port : info->interfaces) lsi0_ports_[port.name] = port.of_port;
   CORCH_LOG(lg, Info) << "LSI-0 " << options_.lsi0 << " up with " << lsi0_ports_.size()
                       << " physical port(s)";
+  return false;
+}
+
+bool NetworkManager::isOurs(const std::string& lsi) const {
+  return lsi.starts_with(options_.prefix + "-g") || lsi.starts_with(options_.prefix + "-i");
+}
+
+Result<void> NetworkManager::removeStaleLsis(const std::set<std::string>& keep) {
+  auto existing = driver_.listLsis();
+  if (!existing) return std::move(existing).error().context("cannot list LSIs");
+  std::set<std::string> groups;
+  {
+    std::lock_guard lock(groups_mu_);
+    for (const auto& [name, group] : groups_) groups.insert(group.lsi);
+  }
+  for (const auto& name : *existing) {
+    if (!isOurs(name) || keep.count(name) || groups.count(name)) continue;
+    CORCH_LOG(lg, Info) << "removing LSI " << name << ", kept from an earlier run for a graph "
+                        << "that was then built anew";
+    CORCH_TRY(driver_.destroyLsi(name));
+  }
+  return Ok();
+}
+
+Result<NetworkManager::Adopted> NetworkManager::adoptGraphLsi(
+    const GraphNetworkPlan& plan,
+    const std::vector<std::pair<std::string, std::string>>& vlink_names) {
+  const std::string what = "cannot adopt graph-LSI " + plan.lsi;
+  for (const auto& sap : plan.sap_ports) {
+    if (sap.type == graph::SapType::Internal || sap.type == graph::SapType::Junction) {
+      return Error(ErrorCode::Unsupported,
+                   what + ": SAP " + sap.sap_id + " is a link (internal or junction), rebuilt");
+    }
+  }
+  if (vlink_names.size() != plan.vlinks.count) {
+    return Error(ErrorCode::Conflict, what + ": " + std::to_string(vlink_names.size()) +
+                                          " vlinks stored, the plan has " +
+                                          std::to_string(plan.vlinks.count));
+  }
+  auto listed = driver_.listPorts(plan.lsi);
+  if (!listed) return std::move(listed).error().context(what);
+  std::map<std::string, PortInfo> ports;
+  for (auto& p : *listed) ports[p.name] = std::move(p);
+  auto lsi0 = driver_.listPorts(options_.lsi0);
+  if (!lsi0) return std::move(lsi0).error().context(what);
+  std::map<std::string, uint32_t> lsi0_numbers;
+  for (const auto& p : *lsi0) lsi0_numbers[p.name] = p.of_port;
+
+  std::set<std::string> expected;
+  auto take = [&](const std::string& name) -> Result<PortInfo> {
+    auto it = ports.find(name);
+    if (it == ports.end()) return Error(ErrorCode::Conflict, what + ": port " + name + " is gone");
+    expected.insert(name);
+    return it->second;
+  };
+  Adopted out;
+  out.network.lsi.name = plan.lsi;
+  for (const auto& sf_port : plan.sf_ports) {
+    auto port = take(sf_port.spec.name);
+    if (!port) return std::move(port).error();
+    out.network.lsi.ports.push_back(*port);
+    out.network.sf_ports[{sf_port.sf_id, sf_port.port_id}] = *port;
+  }
+  for (const auto& [name_a, name_b] : vlink_names) {
+    auto b = take(name_b);
+    if (!b) return std::move(b).error();
+    auto a = lsi0_numbers.find(name_a);
+    if (a == lsi0_numbers.end()) {
+      return Error(ErrorCode::Conflict, what + ": vlink end " + name_a + " is gone from LSI-0");
+    }
+    out.network.lsi.vlinks.push_back(VlinkInfo{name_a, a->second, name_b, b->of_port});
+  }
+  for (const auto& sap : plan.sap_ports) {
+    auto port = take(sap.spec.name);
+    if (!port) return std::move(port).error();
+    SapPortMade m;
+    m.sap = sap;
+    m.ports[sap.sap_id] = *port;
+    out.network.sap_ports[sap.sap_id] = *port;
+    out.sap_ports.push_back(std::move(m));
+  }
+  for (const auto& [name, port] : ports) {
+    if (!expected.count(name)) {
+      return Error(ErrorCode::Conflict,
+                   what + ": it has port " + name + ", which the stored graph has not");
+    }
+  }
+  std::vector<std::string> clients;
+  for (const auto& sap : plan.sap_ports) {
+    if (!sap.dhcp) continue;
+    auto started = startDhcp(sap.spec.name);
+    if (!started) {
+      for (const auto& ifname : clients) stopDhcp(ifname);
+      return std::move(started).error().context(what);
+    }
+    clients.push_back(sap.spec.name);
+  }
+  CORCH_LOG(lg, Info) << "graph-LSI " << plan.lsi << " kept from an earlier run ("
+                      << plan.sf_ports.size() << " SF ports, " << vlink_names.size() << " vlinks, "
+                      << plan.sap_ports.size() << " SAP ports)";
+  return out;
+}
+
+Result<void> NetworkManager::syncRules(const std::string& lsi) {
+  auto done = driver_.syncRules(lsi);
+  if (!done) return std::move(done).error().context("cannot synchronise the rules of " + lsi);
   return Ok();
 }
 

@@ -121,11 +121,36 @@ class NetworkManager {
   NetworkManager(VSwitchDriver& driver, NetworkOptions options);
   ~NetworkManager();
 
-  // Creates LSI-0 with the physical ports, replacing a stale LSI-0 and removing stale graph-LSIs
-  // of this prefix left by an earlier run.
-  Result<void> start();
+  // Creates LSI-0 with the physical ports and removes the stale LSIs of this prefix an earlier
+  // run left. Restart (node/node_manager.h): an LSI-0 that exists with every configured physical
+  // port is kept as it is, flows included (adopted), and so are the graph-LSIs named in
+  // `keep_lsis`; returns whether LSI-0 was kept. When it was not (it was missing or its ports
+  // differ), it is made anew and no graph-LSI is kept: their vlinks ended on the old one.
+  Result<bool> start(const std::set<std::string>& keep_lsis = {});
+  // Removes the LSIs of this prefix other than LSI-0 and `keep` (graph-LSIs, internal groups'
+  // LSIs that no group has): after a restart, those kept for graphs that were then rebuilt.
+  Result<void> removeStaleLsis(const std::set<std::string>& keep);
+
+  // Finds on a graph-LSI kept by start() what createGraphLsi and createSapPorts built for `plan`
+  // (a plan made with the stored numbers: node/graph_store.h): every SF port, every vlink (its
+  // ends named by `vlink_names`, by index) and every gre or host-stack SAP port, and nothing else.
+  // Conflict naming what differs (the caller then destroys the LSI and builds the graph anew);
+  // Unsupported for a plan with internal or junction SAPs (they are rebuilt, not adopted).
+  // Changes nothing but starting the DHCP clients of host-stack SAPs again.
+  struct Adopted {
+    GraphNetwork network;
+    SapPortsMade sap_ports;
+  };
+  Result<Adopted> adoptGraphLsi(
+      const GraphNetworkPlan& plan,
+      const std::vector<std::pair<std::string, std::string>>& vlink_names);
+  // Makes an LSI's flow table what the rules installed through this manager since start() say:
+  // after adoption, removes what an earlier run left that no graph wants any more.
+  Result<void> syncRules(const std::string& lsi);
 
   const NetworkOptions& options() const { return options_; }
+  // The name of graph index `index`'s graph-LSI.
+  std::string lsiName(uint32_t index) const;
   VSwitchDriver& driver() { return driver_; }
 
   // Plans a graph's network. technology(sf_id) gives the port technology its implementation
@@ -188,7 +213,8 @@ class NetworkManager {
 
  private:
   Result<uint32_t> lsi0Port(const std::string& ifname) const;
-  std::string lsiName(uint32_t index) const;
+  // Whether an LSI other than LSI-0 is named as this manager names graph-LSIs and groups' LSIs.
+  bool isOurs(const std::string& lsi) const;
   // Adds the tags of vlan SAPs to a rule of LSI-0: its input's (matched, then removed) and its
   // outputs' (pushed). Errors name the flowrule field the SAP's tag conflicts with.
   Result<void> tagVlanSaps(const GraphNetworkPlan& plan, const SplitRule& rule, TsRule& ts) const;

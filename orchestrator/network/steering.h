@@ -35,6 +35,7 @@ struct VlinkPlan {
   std::map<graph::PortRef, uint32_t> vlink_of;  // output port -> vlink index (0-based)
   std::map<graph::PortRef, Side> side_of;       // output port -> its side (the vlink's far end)
   uint32_t count = 0;
+  bool operator==(const VlinkPlan&) const = default;
 };
 Result<VlinkPlan> createVlinks(const graph::Graph& graph, const VlinkPlan* previous = nullptr);
 

@@ -136,13 +136,62 @@ NodeManager::~NodeManager() = default;
 
 Result<void> NodeManager::start() {
   compute_.probeAll();
+  std::vector<GraphStore::Loaded> stored;
+  if (store_) {
+    auto loaded = store_->load();
+    if (loaded) {
+      stored = std::move(*loaded);
+    } else {
+      CORCH_LOG(lg, Error) << "cannot restore the stored graphs: " << loaded.error().message();
+    }
+  }
+  // What the stored graphs may own: their graph-LSIs and functions are kept for adoption. A
+  // function is kept by its graph's instance prefix (the SFs of a graph template are only known
+  // once it is resolved); step 5 removes what no graph then owns.
+  std::set<std::string> keep_lsis;
+  std::vector<std::string> keep_prefixes;
+  for (const auto& entry : stored) {
+    if (!entry.graph || !entry.built) continue;
+    keep_lsis.insert(network_.lsiName(entry.built->index));
+    std::string prefix = compute_.instanceName(entry.id, "x");  // "<prefix>-<graph>-x"
+    prefix.pop_back();
+    keep_prefixes.push_back(std::move(prefix));
+  }
+  auto kept = [&](const std::string& instance) {
+    return std::any_of(keep_prefixes.begin(), keep_prefixes.end(),
+                       [&](const std::string& prefix) { return instance.starts_with(prefix); });
+  };
   // Functions first: their namespaces hold veth ends of the stale LSIs' ports.
-  auto removed = compute_.destroyLeftovers();
+  auto removed = compute_.destroyLeftovers(kept);
   if (!removed.empty()) {
     CORCH_LOG(lg, Info) << "removed " << removed.size() << " function(s) left by an earlier run";
   }
-  CORCH_TRY(network_.start());
-  restore();
+  auto adopting = network_.start(keep_lsis);
+  if (!adopting) return std::move(adopting).error();
+  restore(std::move(stored), *adopting);
+
+  // What was kept for adoption but no graph owns now.
+  std::set<std::string> owned_instances;
+  std::set<std::string> owned_lsis;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, record] : graphs_) {
+      if (!record->deployed) continue;
+      owned_lsis.insert(record->deployed->plan.lsi);
+      for (const auto& [sf, f] : record->deployed->functions)
+        owned_instances.insert(f.spec.instance);
+    }
+  }
+  if (!keep_prefixes.empty()) {
+    compute_.destroyLeftovers(
+        [&](const std::string& instance) { return owned_instances.count(instance) > 0; });
+  }
+  if (*adopting) {
+    auto swept = network_.removeStaleLsis(owned_lsis);
+    if (!swept) CORCH_LOG(lg, Error) << swept.error().message();
+    auto synced = network_.syncRules(network_.options().lsi0);
+    if (!synced) CORCH_LOG(lg, Error) << synced.error().message();
+  }
   return Ok();
 }
 
@@ -156,28 +205,26 @@ void NodeManager::markFailed(const std::string& id, Error error) {
   record->status = GraphStatus{GraphState::Failed, 0, std::move(error)};
 }
 
-void NodeManager::restore() {
+void NodeManager::restore(std::vector<GraphStore::Loaded> stored_graphs, bool adopting) {
   std::set<std::string> stored;
-  if (store_) {
-    auto loaded = store_->load();
-    if (!loaded) {
-      CORCH_LOG(lg, Error) << "cannot restore the stored graphs: " << loaded.error().message();
-    } else {
-      for (auto& entry : *loaded) {
-        stored.insert(entry.id);
-        if (!entry.graph) {
-          CORCH_LOG(lg, Error) << "cannot restore graph " << entry.id << ": "
-                               << entry.graph.error().message();
-          markFailed(entry.id, std::move(entry.graph).error());
-          continue;
-        }
-        CORCH_LOG(lg, Info) << "restoring graph " << entry.id;
-        auto done = putGraph(entry.id, std::move(*entry.graph));
-        if (!done) {
-          CORCH_LOG(lg, Error) << "cannot restore graph " << entry.id << ": "
-                               << done.error().message();
-        }
-      }
+  for (auto& entry : stored_graphs) {
+    stored.insert(entry.id);
+    if (!entry.graph) {
+      CORCH_LOG(lg, Error) << "cannot restore graph " << entry.id << ": "
+                           << entry.graph.error().message();
+      markFailed(entry.id, std::move(entry.graph).error());
+      continue;
+    }
+    if (adopting && entry.built) {
+      auto adopted = adoptGraph(entry.id, *entry.graph, *entry.built);
+      if (adopted) continue;
+      CORCH_LOG(lg, Info) << "graph " << entry.id
+                          << " is deployed anew: " << adopted.error().message();
+    }
+    CORCH_LOG(lg, Info) << "restoring graph " << entry.id;
+    auto done = putGraph(entry.id, std::move(*entry.graph));
+    if (!done) {
+      CORCH_LOG(lg, Error) << "cannot restore graph " << entry.id << ": " << done.error().message();
     }
   }
   for (const auto& [id, file] : options_.initial_graphs) {
@@ -881,6 +928,137 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::update(
   return d;
 }
 
+BuiltState NodeManager::builtOf(const Deployed& d) {
+  BuiltState b;
+  b.index = d.plan.index;
+  b.sf_numbers = d.plan.sf_numbers;
+  b.sf_port_numbers = d.plan.sf_port_numbers;
+  b.flowrule_numbers = d.plan.flowrule_numbers;
+  b.sap_numbers = d.plan.sap_numbers;
+  b.vlinks = d.plan.vlinks;
+  for (const auto& v : d.network.lsi.vlinks) b.vlink_names.emplace_back(v.name_a, v.name_b);
+  b.placement = d.placement;
+  return b;
+}
+
+Result<void> NodeManager::adoptGraph(const std::string& id, graph::Graph graph,
+                                     const BuiltState& built) {
+  graph.id = id;
+  Result<void> refused;
+  auto record = claim(id, GraphState::Deploying, refused);
+  if (!record) return std::move(refused).error();
+  auto adopted = adopt(id, graph, built, *record);
+  std::lock_guard lock(mu_);
+  record->busy = false;
+  if (!adopted) return std::move(adopted).error();
+  record->deployed = std::move(*adopted);
+  record->status = GraphStatus{GraphState::Deployed, 100, std::nullopt};
+  CORCH_LOG(lg, Info) << "graph " << id << " adopted: it kept running through the restart";
+  return Ok();
+}
+
+Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::adopt(const std::string& id,
+                                                                  const graph::Graph& user_graph,
+                                                                  const BuiltState& built,
+                                                                  Record& record) {
+  // What the earlier run left for this graph goes on any failure: the graph-LSI (and with it its
+  // ports and vlinks), the graph's rules on LSI-0, its functions.
+  network::GraphNetworkPlan left = planOf(built);
+  left.lsi = network_.lsiName(built.index);
+  std::set<std::string> instances;
+  for (const auto& sf : user_graph.sfs) instances.insert(compute_.instanceName(id, sf.id));
+  state::UndoLog undo;
+  undo.record("graph-LSI " + left.lsi + " of an earlier run",
+              [this, left] { return network_.destroyGraphLsi(left); });
+  undo.record("rules of " + left.lsi + " on LSI-0 of an earlier run",
+              [this, left] { return network_.removeGraphRules(left, network::Side::Lsi0); });
+  undo.record("functions of graph " + id + " of an earlier run", [this, &instances] {
+    compute_.destroyLeftovers(
+        [&](const std::string& instance) { return instances.count(instance) == 0; });
+    return Ok();
+  });
+  auto fail = [&](Error error) -> Error {
+    auto rolled = undo.rollback();
+    if (!rolled) CORCH_LOG(lg, Error) << "graph " << id << ": " << rolled.error().message();
+    std::lock_guard lock(mu_);
+    record.reserved = {};
+    record.index = 0;
+    return error.context("cannot adopt graph " + id);
+  };
+
+  std::vector<resolver::Resolution> resolutions;
+  graph::Graph expanded;
+  {
+    std::lock_guard admission(admission_mu_);
+    auto resolved = resolver_.expand(user_graph, *this);
+    if (!resolved) return fail(std::move(resolved).error());
+    resolutions = std::move(resolved->resolutions);
+    expanded = std::move(resolved->graph);
+    for (const auto& sf : expanded.sfs) instances.insert(compute_.instanceName(id, sf.id));
+    std::lock_guard lock(mu_);
+    for (const auto& [other, r] : graphs_) {
+      if (r.get() != &record && r->index == built.index) {
+        return fail(Error(ErrorCode::Conflict, "its graph index " + std::to_string(built.index) +
+                                                   " is taken by graph " + other));
+      }
+    }
+    record.reserved = sumOf(resolutions);
+    record.index = built.index;
+  }
+  const graph::Graph& graph = expanded;
+  std::map<std::string, const resolver::Resolution*> by_sf;
+  for (const auto& r : resolutions) by_sf[r.sf_id] = &r;
+  network::PlanBase base;
+  base.previous = &left;
+  auto plan = network_.plan(graph, built.index, technologiesOf(by_sf), base);
+  if (!plan) return fail(std::move(plan).error());
+  if (plan->sf_numbers != built.sf_numbers || plan->flowrule_numbers != built.flowrule_numbers ||
+      plan->sap_numbers != built.sap_numbers || plan->vlinks.count != built.vlinks.count) {
+    return fail(Error(ErrorCode::Conflict, "its plan does not give the stored numbers"));
+  }
+
+  auto d = std::make_unique<Deployed>();
+  d->graph = user_graph;
+  d->expanded = graph;
+  d->plan = std::move(*plan);
+  const network::GraphNetworkPlan& p = d->plan;
+  if (options_.scheduler) {
+    auto placed = options_.scheduler->restore(id, built.placement);
+    if (!placed) return fail(std::move(placed).error());
+    undo.record("CPUs of graph " + id, [this, id] {
+      releaseCpus(id);
+      return Ok();
+    });
+  }
+  d->placement = built.placement;
+
+  auto net = network_.adoptGraphLsi(p, built.vlink_names);
+  if (!net) return fail(std::move(net).error());
+  d->network = std::move(net->network);
+  d->sap_ports = std::move(net->sap_ports);
+  if (!d->sap_ports.empty()) {
+    undo.record("SAP ports of " + p.lsi,
+                [this, p, made = d->sap_ports] { return network_.destroySapPorts(p, made); });
+  }
+
+  for (const auto& sf : graph.sfs) {
+    compute::Function f = functionOf(id, sf, *by_sf.at(sf.id), d->network);
+    f.spec.cpus = d->placement.cpusOf(sf.id);
+    auto adopted = compute_.adopt(f);
+    if (!adopted) return fail(std::move(adopted).error());
+    d->functions[sf.id] = std::move(f);
+  }
+
+  // The rules again (each is in place already, or put back), then nothing else on the graph-LSI.
+  for (network::Side side : {network::Side::GraphLsi, network::Side::Lsi0}) {
+    auto installed = network_.installGraphRules(p, d->network, side);
+    if (!installed) return fail(std::move(installed).error());
+  }
+  auto synced = network_.syncRules(p.lsi);
+  if (!synced) return fail(std::move(synced).error());
+  return d;
+}
+
 Result<PutOutcome> NodeManager::putGraph(const std::string& id, graph::Graph graph) {
   graph.id = id;
   Result<void> refused;
@@ -903,9 +1081,9 @@ Result<PutOutcome> NodeManager::putGraph(const std::string& id, graph::Graph gra
   // The record is ours (busy) until release: `old` stays in it, unchanged by others.
   auto deployed = old ? update(id, graph, *record, *old, outcome.changes)
                       : deploy(id, graph, *record, outcome.changes);
-  std::lock_guard lock(mu_);
-  record->busy = false;
   if (!deployed) {
+    std::lock_guard lock(mu_);
+    record->busy = false;
     Error error = std::move(deployed).error();
     // A failed update leaves the previous version deployed; a failed deploy leaves nothing.
     record->status =
@@ -913,25 +1091,33 @@ Result<PutOutcome> NodeManager::putGraph(const std::string& id, graph::Graph gra
     return error;
   }
   if (store_) {
-    // Durable before the answer. A new graph that cannot be stored is torn down again (it would
-    // not survive a restart); an update that cannot be stored keeps running (its previous
-    // version is gone already) and the error says so.
-    auto saved = store_->save(id, graph);
+    // Durable before the answer; not under mu_ (a write is synced to disk, and every other
+    // graph's requests would wait for it). A new graph that cannot be stored is torn down again
+    // (it would not survive a restart); an update that cannot be stored keeps running (its
+    // previous version is gone already) and the error says so.
+    const BuiltState built = builtOf(**deployed);
+    auto saved = store_->save(id, graph, &built);
     if (!saved && !old) {
       auto undone = teardownLog(**deployed).rollback();
       if (!undone) CORCH_LOG(lg, Error) << "graph " << id << ": " << undone.error().message();
       Error error = std::move(saved).error().context("cannot deploy graph " + id);
+      std::lock_guard lock(mu_);
+      record->busy = false;
       record->status = GraphStatus{GraphState::Failed, 0, error};
       return error;
     }
     if (!saved) {
-      record->deployed = std::move(*deployed);
       Error error = std::move(saved).error().context(
           "graph " + id + " was updated but the new version could not be stored");
+      std::lock_guard lock(mu_);
+      record->busy = false;
+      record->deployed = std::move(*deployed);
       record->status = GraphStatus{GraphState::Deployed, 100, error};
       return error;
     }
   }
+  std::lock_guard lock(mu_);
+  record->busy = false;
   record->deployed = std::move(*deployed);
   record->status = GraphStatus{GraphState::Deployed, 100, std::nullopt};
   CORCH_LOG(lg, Info) << "graph " << id << (outcome.created ? " deployed" : " updated");

@@ -25,13 +25,27 @@
 // (and the old ports of changed ones) are stopped and destroyed. Those cannot break the new
 // version; one that fails is kept in the state as a leftover that DELETE retries.
 //
-// Restart (issue 6): every deployed graph is stored (graph_store.h) before the API answers, and
-// forgotten before a DELETE tears it down. start() first removes whatever carries this node's
-// prefix (functions the compute drivers list, then stale LSIs: what a corchd killed with SIGKILL
-// left, half-built graphs included), then deploys every stored graph again, then the initial
-// graphs of the configuration that no stored graph has the id of. A stored graph that no longer
-// deploys (or a damaged file) shows as failed, with the reason, until it is put again or deleted.
-// shutdown() tears the graphs down but keeps them stored: they come back at the next start.
+// Restart (issue 6): every deployed graph is stored (graph_store.h) with the names and numbers
+// its build used, before the API answers, and forgotten before a DELETE tears it down. A corchd
+// that stops (SIGTERM) tears its graphs down and keeps them stored; one that is killed (SIGKILL,
+// a crash) or upgraded in place leaves them running. start():
+//   1. removes every function and LSI of this node's prefix that no stored graph owns (what a
+//      killed corchd left, half-built graphs included), keeping LSI-0 and the stored graphs'
+//      graph-LSIs and functions;
+//   2. adopts each stored graph: resolves it again, plans it with the stored numbers (so every
+//      name and cookie is the one built), finds its graph-LSI whole (every port and vlink, nothing
+//      more: network_manager.h adoptGraphLsi), finds each function running from the very same
+//      spec (compute_manager.h adopt), puts its CPUs back in the scheduler, installs its rules
+//      again (an OpenFlow add of an installed rule changes nothing: no packet is lost) and makes
+//      its graph-LSI's flow table exactly that. Traffic through an adopted graph never stops;
+//   3. a graph that cannot be adopted (something missing or changed, a half-finished update, a
+//      graph with internal or junction SAPs, a stopped function) has what the earlier run left
+//      of it destroyed and is deployed anew;
+//   4. deploys the initial graphs of the configuration that no stored graph has the id of;
+//   5. removes what was kept but is owned by no graph now, and makes LSI-0's flow table exactly
+//      what the graphs installed (stale rules of graphs that are gone leave).
+// A stored graph that no longer deploys (or a damaged file) shows as failed, with the reason,
+// until it is put again or deleted.
 //
 // An SF "changes" when its ports, config, capability or template, or its resolution changes: the
 // compute manager has no way to change a running function yet, so it is restarted (stop,
@@ -129,8 +143,16 @@ class NodeManager final : public GraphService, public resolver::NodeView {
   void release(const std::shared_ptr<Record>& record);
   void setProgress(Record& record, int progress);
   uint32_t allocateIndexLocked() const;
-  // Deploys the stored graphs, then the initial ones (start()).
-  void restore();
+  // Adopts or deploys the stored graphs, then deploys the initial ones (start()).
+  void restore(std::vector<GraphStore::Loaded> stored, bool adopting);
+  // Takes over what an earlier run built for a stored graph and left running (see the top).
+  // On failure, whatever the earlier run left for the graph is destroyed: it can be deployed
+  // anew.
+  Result<void> adoptGraph(const std::string& id, graph::Graph graph, const BuiltState& built);
+  Result<std::unique_ptr<Deployed>> adopt(const std::string& id, const graph::Graph& graph,
+                                          const BuiltState& built, Record& record);
+  // The names and numbers its build used, to store with the graph.
+  static BuiltState builtOf(const Deployed& deployed);
   // A failed tombstone for a graph that could not even be read (GET .../status tells why).
   void markFailed(const std::string& id, Error error);
 

@@ -4,9 +4,9 @@
 //
 // (a) The driver alone: probe; a container with two veth ports between two sandbox hosts, in both
 //     netns modes (path: a named namespace joined by "ns:"; move: NetworkMode none and the veths
-//     moved into the container's namespace), with ping through the container's bridge, a stop and
-//     a second start, CpusetCpus checked by inspect, destroy twice; a missing image; an unknown
-//     engine key; a name already in use.
+//     moved into the container's namespace), with ping through the container's bridge, adoption
+//     by a fresh driver (and what it refuses), a stop and a second start, CpusetCpus checked by
+//     inspect, destroy twice; a missing image; an unknown engine key; a name already in use.
 // (b) corchd end to end: a demo node with the native and docker drivers, a graph h0 <-> bridge
 //     (template bridge-docker) <-> h1 deployed by PUT; ping crosses the container (its bridge
 //     counters grow); DELETE leaves no container and no namespace.
@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 
@@ -141,7 +142,16 @@ bool containerExists(const std::string& name) {
   return podman().api("GET", "/v1.41/containers/" + name + "/json").ok();
 }
 
-// The whole life of a two-port bridge container in one netns mode, with traffic through it.
+// The pid of a container's main process (State.Pid), 0 when it has none.
+int containerPid(const std::string& name) {
+  const std::string out = podman().api("GET", "/v1.41/containers/" + name + "/json").output;
+  const std::string key = R"("Pid":)";
+  auto pos = out.find(key);
+  return pos == std::string::npos ? 0 : std::atoi(out.c_str() + pos + key.size());
+}
+
+// The whole life of a two-port bridge container in one netns mode, with traffic through it; a
+// fresh driver (a restarted corchd) adopts it, stops it and destroys it.
 void lifeCycle(const std::string& mode) {
   PodmanService& pm = podman();
   auto driver = makeDriver(pm.socketUri(), mode);
@@ -168,12 +178,38 @@ void lifeCycle(const std::string& mode) {
   BOOST_TEST(inspect.output.find(R"("NetworkMode":")" + network + "\"") != std::string::npos,
              inspect.output.substr(0, 400));
 
-  // Stop, then start again: the ports survive (path: in the namespace; move: moved back out).
+  // A fresh driver (a restarted corchd) adopts the running container: the same process, still
+  // forwarding. It refuses a port the container lacks and a container that does not exist.
+  const int pid = containerPid(name);
+  BOOST_REQUIRE(pid > 0);
+  auto restarted = makeDriver(pm.socketUri(), mode);
+  auto adopted = restarted->adoptSf(sf);
+  BOOST_REQUIRE_MESSAGE(adopted.ok(), errorText(adopted));
+  BOOST_TEST(containerPid(name) == pid);
+  BOOST_TEST(hosts.pings());
+  SfSpec more = sf;
+  more.ports.push_back(more.ports.back());
+  more.ports.back().port_id = "3";
+  auto extra = restarted->adoptSf(more);
+  BOOST_REQUIRE(!extra.ok());
+  BOOST_TEST(extra.error().code() == ErrorCode::Conflict);
+  BOOST_TEST(errorText(extra).find("port 3") != std::string::npos, errorText(extra));
+  SfSpec never = sf;
+  never.instance = name + "-never";
+  auto missing = restarted->adoptSf(never);
+  BOOST_REQUIRE(!missing.ok());
+  BOOST_TEST(missing.error().code() == ErrorCode::NotFound, errorText(missing));
+
+  // The adopting driver stops it, then the first starts it again: the ports survive (path: in
+  // the namespace; move: moved back out). Stopped, it cannot be adopted.
   auto t1 = Clock::now();
-  auto stopped = driver->stopSf(sf);
+  auto stopped = restarted->stopSf(sf);
   double stop_ms = msSince(t1);
   BOOST_REQUIRE_MESSAGE(stopped.ok(), errorText(stopped));
   BOOST_TEST(!hosts.pings());
+  auto exited = restarted->adoptSf(sf);
+  BOOST_REQUIRE(!exited.ok());
+  BOOST_TEST(exited.error().code() == ErrorCode::Conflict, errorText(exited));
   auto again = driver->startSf(sf);
   BOOST_REQUIRE_MESSAGE(again.ok(), errorText(again));
   BOOST_TEST(waitUntil([&] { return hosts.pings(); }, 10s, 100ms), "no ping after a restart");
@@ -188,6 +224,9 @@ void lifeCycle(const std::string& mode) {
   BOOST_REQUIRE_MESSAGE(destroyed.ok(), errorText(destroyed));
   BOOST_TEST(!containerExists(name));
   BOOST_TEST(!corch::platform::netnsExists(name));
+  auto destroyed_adopt = restarted->adoptSf(sf);
+  BOOST_REQUIRE(!destroyed_adopt.ok());
+  BOOST_TEST(destroyed_adopt.error().code() == ErrorCode::NotFound, errorText(destroyed_adopt));
   BOOST_TEST(driver->destroySf(sf).ok());  // nothing left: still Ok
   BOOST_TEST(driver->stopSf(sf).ok());
   BOOST_TEST(

@@ -2,8 +2,10 @@
 // dpdk-dev), as root, inside the sandbox's private network namespace:
 //  - the driver directly: two host namespaces joined to testpmd's two af_packet ports by veth
 //    pairs; ping crosses testpmd's io forwarding (ARP included); a fresh driver (a restarted
-//    corchd) stops and destroys it; stop and destroy are idempotent; nothing is left (namespace,
-//    process, DPDK runtime folder); bad engine settings and a failing start are reported;
+//    corchd) adopts it (the same process, still forwarding; a missing port, a stopped or unknown
+//    function refused), stops and destroys it; stop and destroy are idempotent; nothing is left
+//    (namespace, process, DPDK runtime folder); bad engine settings and a failing start are
+//    reported;
 //  - end to end: corchd with the native and dpdk drivers deploys h0 <-> forwarder-dpdk <-> h1 by
 //    PUT /graphs/{id}; ping crosses it; DELETE leaves nothing.
 // Start and stop times of the function are printed (bench/compute). Names start with "cp<pid>".
@@ -30,6 +32,10 @@
 namespace corch::drivers::dpdk {
 void registerDriver(DriverRegistry& registry);
 }
+
+namespace corch {
+std::ostream& operator<<(std::ostream& os, ErrorCode code) { return os << codeName(code); }
+}  // namespace corch
 
 using corch::test::SandboxFixture;
 BOOST_TEST_GLOBAL_FIXTURE(SandboxFixture);
@@ -130,6 +136,12 @@ void expectNothingOf(const SfSpec& spec) {
   BOOST_TEST(!fs::exists(corch::drivers::dpdk::runtimeDir(spec)));
 }
 
+// The pids of the processes running with the function's DPDK file prefix, or empty.
+std::string testpmdPids(const SfSpec& spec) {
+  auto r = runCommand("pgrep -f -- '--file-prefix=" + spec.instance + "( |$)'");
+  return r.ok() ? r.output : "";
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(probe_finds_testpmd) {
@@ -182,8 +194,37 @@ BOOST_AUTO_TEST_CASE(testpmd_forwards_between_two_hosts) {
   BOOST_TEST(log.find("io packet forwarding - ports=2") != std::string::npos);
   BOOST_TEST(driver->startSf(spec).ok());  // running already: nothing to do
 
-  // A fresh driver, as after a corchd restart, finds the function by its namespace.
+  // A fresh driver, as after a corchd restart, finds the function by its namespace and adopts
+  // it: the same testpmd keeps forwarding.
+  const std::string pid_before = testpmdPids(spec);
+  BOOST_REQUIRE(!pid_before.empty());
   auto restarted = makeDriver();
+  begin = Clock::now();
+  auto adopted = restarted->adoptSf(spec);
+  BOOST_REQUIRE_MESSAGE(adopted.ok(), errorText(adopted));
+  std::cout << "dpdk function adopt: " << msSince(begin) << " ms" << std::endl;
+  BOOST_TEST(testpmdPids(spec) == pid_before);
+  BOOST_TEST(pings(a.name(), "10.71.0.2"));
+  // What it cannot adopt: a port the function lacks (veth or vhost-user), a function never made.
+  SfSpec more = spec;
+  more.ports.push_back({"p2", "p2", ifName("x"), corch::PortTechnology::Veth, ""});
+  auto extra = restarted->adoptSf(more);
+  BOOST_REQUIRE(!extra.ok());
+  BOOST_TEST(extra.error().code() == ErrorCode::Conflict);
+  BOOST_TEST(errorText(extra).find("port p2") != std::string::npos, errorText(extra));
+  more.ports.back() = {"p3", "p3", (dir.path() / "p3.sock").string(),
+                       corch::PortTechnology::VhostUser, ""};
+  auto no_socket = restarted->adoptSf(more);
+  BOOST_REQUIRE(!no_socket.ok());
+  BOOST_TEST(no_socket.error().code() == ErrorCode::Conflict);
+  BOOST_TEST(errorText(no_socket).find("port p3") != std::string::npos, errorText(no_socket));
+  SfSpec never = spec;
+  never.instance = nsName("never");
+  auto missing = restarted->adoptSf(never);
+  BOOST_REQUIRE(!missing.ok());
+  BOOST_TEST(missing.error().code() == ErrorCode::NotFound, errorText(missing));
+
+  // The adopting driver stops it; stopped, it cannot be adopted.
   begin = Clock::now();
   auto stopped = restarted->stopSf(spec);
   const long stop_ms = msSince(begin);
@@ -192,6 +233,9 @@ BOOST_AUTO_TEST_CASE(testpmd_forwards_between_two_hosts) {
   BOOST_TEST(readFile(spec.log_path).find("Bye...") != std::string::npos);  // a clean exit
   BOOST_TEST(!pings(a.name(), "10.71.0.2"));
   BOOST_TEST(restarted->stopSf(spec).ok());
+  auto stopped_adopt = makeDriver()->adoptSf(spec);
+  BOOST_REQUIRE(!stopped_adopt.ok());
+  BOOST_TEST(stopped_adopt.error().code() == ErrorCode::Conflict, errorText(stopped_adopt));
 
   // Started again, it forwards again.
   auto again = driver->startSf(spec);
@@ -202,6 +246,9 @@ BOOST_AUTO_TEST_CASE(testpmd_forwards_between_two_hosts) {
   BOOST_REQUIRE(restarted->destroySf(spec).ok());
   std::cout << "dpdk function destroy (running): " << msSince(begin) << " ms" << std::endl;
   expectNothingOf(spec);
+  auto destroyed_adopt = restarted->adoptSf(spec);
+  BOOST_REQUIRE(!destroyed_adopt.ok());
+  BOOST_TEST(destroyed_adopt.error().code() == ErrorCode::NotFound, errorText(destroyed_adopt));
   BOOST_TEST(driver->destroySf(spec).ok());  // idempotent
   BOOST_TEST(driver->stopSf(spec).ok());     // nothing to stop
   BOOST_TEST(fs::exists(spec.log_path));     // the log stays

@@ -8,7 +8,9 @@
 //
 // and a ping from h0 to h1 crosses the VM. Checked: probe (and the domain type it chose), define
 // and start, the guest's console marker, the ping, vCPU pinning in the live XML, NIC hot-plug and
-// unplug by updateSf, stop (the guest ignores the power button: the driver destroys it after
+// unplug by updateSf, adoption by a fresh driver (a restarted corchd: the same QEMU, still
+// forwarding; a missing or moved port, an extra NIC, a paused, shut off or unknown VM refused),
+// stop (the guest ignores the power button: the driver destroys it after
 // engine "shutdown-timeout"), destroy and a second destroy, refused engine keys; and end to end,
 // corchd (ovs + kvm drivers) deploying h0 <-> bridge-kvm <-> h1 with traffic. Timings are
 // printed for bench/compute. Every name carries "ck" and this process's id; the VM is destroyed
@@ -87,18 +89,23 @@ struct World {
     BOOST_REQUIRE_MESSAGE(d.ok(), (d.ok() ? "" : d.error().message()));
     daemon = std::move(d).value();
     BOOST_TEST_MESSAGE("private libvirtd ready in " << msSince(t0) << " ms");
+    driver = makeDriver();
+    conn = virConnectOpen(daemon->uri().c_str());
+    BOOST_REQUIRE(conn != nullptr);
+  }
+  ~World() {
+    if (conn != nullptr) virConnectClose(conn);
+  }
+
+  // A driver on the private libvirtd; a second one stands for a restarted corchd's.
+  std::unique_ptr<corch::ComputeDriver> makeDriver() const {
     corch::DriverRegistry registry;
     corch::drivers::kvm::registerDriver(registry);
     corch::DriverOptions options;
     options.values["uri"] = daemon->uri();
     auto made = registry.makeCompute("kvm", options);
     BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.error().message()));
-    driver = std::move(made).value();
-    conn = virConnectOpen(daemon->uri().c_str());
-    BOOST_REQUIRE(conn != nullptr);
-  }
-  ~World() {
-    if (conn != nullptr) virConnectClose(conn);
+    return std::move(made).value();
   }
 
   // The live (or inactive) XML of a domain, or empty when there is none.
@@ -117,6 +124,14 @@ struct World {
     bool yes = virDomainIsActive(dom) == 1;
     virDomainFree(dom);
     return yes;
+  }
+  // The id of a running domain (each start gives a new one), or 0.
+  unsigned id(const std::string& name) const {
+    virDomainPtr dom = virDomainLookupByName(conn, name.c_str());
+    if (dom == nullptr) return 0;
+    unsigned out = virDomainGetID(dom);
+    virDomainFree(dom);
+    return out == static_cast<unsigned>(-1) ? 0 : out;
   }
   bool defined(const std::string& name) const {
     virDomainPtr dom = virDomainLookupByName(conn, name.c_str());
@@ -249,6 +264,14 @@ BOOST_AUTO_TEST_CASE(vm_bridges_two_hosts_and_takes_a_hot_plugged_nic) {
   BOOST_TEST(w.xml(spec.instance, VIR_DOMAIN_XML_INACTIVE).find("cktap2") != std::string::npos);
   BOOST_TEST(waitUntil([&] { return consoleHas(spec, "corch-guest: added eth2"); }, 30s),
              "the guest did not bridge its third NIC; console: " << readFile(spec.log_path));
+  // A fresh driver (a restarted corchd) adopts the VM as it is, not as an older spec says.
+  auto restarted = w.makeDriver();
+  auto adopted = restarted->adoptSf(plus);
+  BOOST_TEST(adopted.ok(), errorText(adopted));
+  auto fewer = restarted->adoptSf(spec);
+  BOOST_REQUIRE(!fewer.ok());
+  BOOST_TEST(fewer.error().code() == ErrorCode::Conflict);
+  BOOST_TEST(errorText(fewer).find("cktap2") != std::string::npos, errorText(fewer));
   auto t2 = Clock::now();
   auto removed = w.driver->updateSf(plus, spec);
   BOOST_REQUIRE_MESSAGE(removed.ok(), errorText(removed));
@@ -263,18 +286,49 @@ BOOST_AUTO_TEST_CASE(vm_bridges_two_hosts_and_takes_a_hot_plugged_nic) {
   BOOST_TEST(waitUntil([&] { return sb.runIn("ck0", "ping -c1 -W1 10.9.0.2", 5s).ok(); }, 30s),
              "h0 cannot ping h1 after the hot-plug");
 
+  // Adopted by the fresh driver: the same QEMU, still forwarding. A port the VM lacks, or a tap
+  // other than its NIC's, is refused by name; so is a VM that does not exist.
+  const unsigned run = w.id(spec.instance);
+  adopted = restarted->adoptSf(spec);
+  BOOST_REQUIRE_MESSAGE(adopted.ok(), errorText(adopted));
+  BOOST_TEST(w.id(spec.instance) == run);
+  BOOST_TEST(sb.runIn("ck0", "ping -c1 -W2 10.9.0.2", 5s).ok());
+  auto lacking = restarted->adoptSf(plus);
+  BOOST_REQUIRE(!lacking.ok());
+  BOOST_TEST(lacking.error().code() == ErrorCode::Conflict);
+  BOOST_TEST(errorText(lacking).find("port 2") != std::string::npos, errorText(lacking));
+  SfSpec moved = spec;
+  moved.ports[1].ifname = "cktap2";
+  auto elsewhere = restarted->adoptSf(moved);
+  BOOST_REQUIRE(!elsewhere.ok());
+  BOOST_TEST(elsewhere.error().code() == ErrorCode::Conflict);
+  BOOST_TEST(errorText(elsewhere).find("port 1") != std::string::npos, errorText(elsewhere));
+  SfSpec never = spec;
+  never.instance += "-never";
+  auto missing = restarted->adoptSf(never);
+  BOOST_REQUIRE(!missing.ok());
+  BOOST_TEST(missing.error().code() == ErrorCode::NotFound, errorText(missing));
+
+  // The adopting driver stops and destroys it. Stopped, it cannot be adopted; destroyed, it is
+  // not found.
   auto t3 = Clock::now();
-  auto stopped = w.driver->stopSf(spec);
+  auto stopped = restarted->stopSf(spec);
   BOOST_REQUIRE_MESSAGE(stopped.ok(), errorText(stopped));
   const double stop_ms = msSince(t3);
   BOOST_TEST(!w.active(spec.instance), "still running after stopSf");
   BOOST_TEST(w.defined(spec.instance), "stopSf must keep the definition");
+  auto shut_off = w.makeDriver()->adoptSf(spec);
+  BOOST_REQUIRE(!shut_off.ok());
+  BOOST_TEST(shut_off.error().code() == ErrorCode::Conflict, errorText(shut_off));
   auto t4 = Clock::now();
-  auto destroyed = w.driver->destroySf(spec);
+  auto destroyed = restarted->destroySf(spec);
   BOOST_REQUIRE_MESSAGE(destroyed.ok(), errorText(destroyed));
   BOOST_TEST_MESSAGE("kvm timings: stop " << stop_ms << " ms (shutdown-timeout 2000), undefine "
                                           << msSince(t4) << " ms");
   BOOST_TEST(!w.defined(spec.instance));
+  auto gone = restarted->adoptSf(spec);
+  BOOST_REQUIRE(!gone.ok());
+  BOOST_TEST(gone.error().code() == ErrorCode::NotFound, errorText(gone));
   BOOST_TEST(w.driver->destroySf(spec).ok());
   BOOST_TEST(w.driver->stopSf(spec).ok());
 }
@@ -293,6 +347,10 @@ BOOST_AUTO_TEST_CASE(destroy_of_a_running_vm_and_pause) {
   BOOST_TEST(w.xml(spec.instance).find("vcpupin") == std::string::npos);
   auto paused = w.driver->pauseSf(spec);
   BOOST_TEST(paused.ok(), errorText(paused));
+  auto adopt_paused = w.driver->adoptSf(spec);
+  BOOST_REQUIRE(!adopt_paused.ok());
+  BOOST_TEST(adopt_paused.error().code() == ErrorCode::Conflict, errorText(adopt_paused));
+  BOOST_TEST(errorText(adopt_paused).find("paused") != std::string::npos, errorText(adopt_paused));
   BOOST_TEST(w.driver->startSf(spec).ok());  // resumes
   auto destroyed = w.driver->destroySf(spec);
   BOOST_TEST(destroyed.ok(), errorText(destroyed));

@@ -4,8 +4,9 @@
 // Traffic between the hosts then crosses the function: the bridge NSF, the firewall NSF (ping,
 // TCP to allowed and blocked ports, ICMP from outside with and without allow-icmp), and test
 // packages made in a temporary folder (failing, hanging, daemonising, reporting their arguments).
-// Every namespace, link, process and file is named after this test's pid and removed even when a
-// check fails.
+// A fresh driver (a restarted corchd) adopts a running function (same namespace, no script run
+// again, traffic passing) and refuses what it cannot adopt. Every namespace, link, process and
+// file is named after this test's pid and removed even when a check fails.
 #define BOOST_TEST_MODULE native_driver
 #include <boost/test/unit_test.hpp>
 
@@ -280,6 +281,98 @@ BOOST_AUTO_TEST_CASE(ports_can_come_from_another_node_namespace) {
   BOOST_TEST(eventually([&] { return pings(a.fd(), "10.9.5.2"); }));
   BOOST_REQUIRE(driver->destroySf(spec).ok());
   BOOST_TEST(!a.hasEth0());
+}
+
+BOOST_AUTO_TEST_CASE(a_restarted_driver_adopts_a_running_function) {
+  // corchd killed and restarted: a fresh driver on the same run folder takes over the function
+  // without touching it, then stops and destroys it as if it had started it itself.
+  TempDir dir;
+  auto driver = makeDriver(dir.path());
+  Host a("a", "10.9.6.1/24"), b("b", "10.9.6.2/24"), c("c", "10.9.6.3/24");
+  SfSpec spec = makeSpec("adopt", kSource + "/nsf/bridge", dir.path());
+  spec.ports = {a.port("p1"), b.port("p2")};
+  SfGuard guard{*driver, spec};
+  auto netnsInode = [&]() -> ino_t {
+    struct stat st {};
+    return ::stat(("/run/netns/" + spec.instance).c_str(), &st) == 0 ? st.st_ino : 0;
+  };
+  auto runs = [&] {
+    const std::string log = readFile(spec.log_path);
+    size_t n = 0;
+    for (size_t pos = log.find("==== corch"); pos != std::string::npos;
+         pos = log.find("==== corch", pos + 1)) {
+      ++n;
+    }
+    return n;
+  };
+
+  // Created, not started: there is nothing running to adopt.
+  auto created = driver->createSf(spec);
+  BOOST_REQUIRE_MESSAGE(created.ok(), errorText(created));
+  auto idle = makeDriver(dir.path())->adoptSf(spec);
+  BOOST_REQUIRE(!idle.ok());
+  BOOST_TEST(idle.error().code() == ErrorCode::Conflict, errorText(idle));
+  auto started = driver->startSf(spec);
+  BOOST_REQUIRE_MESSAGE(started.ok(), errorText(started));
+  BOOST_REQUIRE(eventually([&] { return pings(a.fd(), "10.9.6.2"); }));
+  const ino_t inode = netnsInode();
+  const size_t scripts_run = runs();
+  BOOST_REQUIRE(inode != 0);
+
+  auto restarted = makeDriver(dir.path());
+  auto adopted = restarted->adoptSf(spec);
+  BOOST_REQUIRE_MESSAGE(adopted.ok(), errorText(adopted));
+  // Nothing was redone: the same namespace, no script run, and traffic still passes.
+  BOOST_TEST(netnsInode() == inode);
+  BOOST_TEST(runs() == scripts_run);
+  BOOST_TEST(pings(a.fd(), "10.9.6.2"));
+  BOOST_TEST(restarted->adoptSf(spec).ok());  // reads only: again is the same
+
+  // Never created: NotFound. A port the function does not have, or one the spec does not:
+  // Conflict naming it.
+  SfSpec other = spec;
+  other.instance = nsName("never");
+  auto missing = restarted->adoptSf(other);
+  BOOST_REQUIRE(!missing.ok());
+  BOOST_TEST(missing.error().code() == ErrorCode::NotFound, errorText(missing));
+  SfSpec more = spec;
+  more.ports.push_back(c.port("p3"));
+  auto extra = restarted->adoptSf(more);
+  BOOST_REQUIRE(!extra.ok());
+  BOOST_TEST(extra.error().code() == ErrorCode::Conflict);
+  BOOST_TEST(errorText(extra).find("port p3") != std::string::npos, errorText(extra));
+  SfSpec fewer = spec;
+  fewer.ports.pop_back();
+  auto gone = restarted->adoptSf(fewer);
+  BOOST_REQUIRE(!gone.ok());
+  BOOST_TEST(gone.error().code() == ErrorCode::Conflict);
+  BOOST_TEST(errorText(gone).find("eth1") != std::string::npos, errorText(gone));
+  BOOST_TEST(netnsInode() == inode);
+  BOOST_TEST(pings(a.fd(), "10.9.6.2"));
+
+  // The adopting driver stops it (a stopped function is not adoptable: the namespace stays),
+  // starts it again, and destroys it: nothing is left.
+  auto stopped = restarted->stopSf(spec);
+  BOOST_REQUIRE_MESSAGE(stopped.ok(), errorText(stopped));
+  BOOST_TEST(!pings(a.fd(), "10.9.6.2"));
+  auto after_stop = makeDriver(dir.path())->adoptSf(spec);
+  BOOST_REQUIRE(!after_stop.ok());
+  BOOST_TEST(after_stop.error().code() == ErrorCode::Conflict, errorText(after_stop));
+  BOOST_REQUIRE(restarted->startSf(spec).ok());
+  BOOST_TEST(eventually([&] { return pings(a.fd(), "10.9.6.2"); }));
+  BOOST_TEST(makeDriver(dir.path())->adoptSf(spec).ok());
+  BOOST_REQUIRE(restarted->destroySf(spec).ok());
+  BOOST_TEST(!platform::netnsExists(spec.instance));
+  BOOST_TEST(!a.hasEth0());
+  BOOST_TEST(!b.hasEth0());
+  auto after_destroy = restarted->adoptSf(spec);
+  BOOST_REQUIRE(!after_destroy.ok());
+  BOOST_TEST(after_destroy.error().code() == ErrorCode::NotFound, errorText(after_destroy));
+  // Only the log (and nothing of the function) is left in the run folder.
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    BOOST_TEST(entry.path().filename().string().find(spec.instance) == std::string::npos,
+               entry.path());
+  }
 }
 
 namespace {

@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <regex>
+#include <sstream>
 
 #include "corch/driver_registry.h"
 #include "corch/log.h"
@@ -68,6 +70,7 @@ conformance::Environment environment() {
     r.outputs = {0x10000};
     return r;
   };
+  env.another_driver = [] { return makeOvs(Sandbox::get().ovsDriverOptions()); };
   return env;
 }
 
@@ -423,4 +426,186 @@ BOOST_AUTO_TEST_CASE(tap_ports_are_free_for_an_emulator_and_go_with_their_lsi) {
   BOOST_TEST(waitUntil([&] { return !linkExists("ttc"); }, 5s), "a destroyed tap port's device");
   BOOST_REQUIRE(d.destroyLsi("tt").ok());
   BOOST_TEST(waitUntil([&] { return !linkExists("tta") && !linkExists("ttb"); }, 5s));
+}
+
+namespace {
+
+// The flows of an LSI as ovs-ofctl prints them, one a line (header left out).
+std::vector<std::string> flowLines(const std::string& lsi) {
+  auto r = Sandbox::get().run("ovs-ofctl -O OpenFlow13 --no-names dump-flows " + lsi +
+                              " | grep -v '^OFPST_FLOW'");
+  BOOST_REQUIRE_MESSAGE(r.ok(), r.output);
+  std::vector<std::string> lines;
+  std::istringstream in(r.output);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+// The packet counter of the flow of this cookie, or nullopt when there is no such flow.
+std::optional<uint64_t> packetsOf(const std::string& lsi, uint64_t cookie) {
+  std::ostringstream prefix;
+  prefix << "cookie=0x" << std::hex << cookie << ",";
+  static const std::regex n_packets("n_packets=([0-9]+)");
+  for (const auto& line : flowLines(lsi)) {
+    if (line.find(prefix.str()) == std::string::npos) continue;
+    std::smatch m;
+    if (std::regex_search(line, m, n_packets)) return std::stoull(m[1].str());
+  }
+  return std::nullopt;
+}
+
+// Makes the switch take n packets in at a port through its flow table (a packet-out with action
+// table), so that the flow they match counts them.
+void sendPackets(const std::string& lsi, uint32_t in_port, int n) {
+  const std::string frame = "ffffffffffff02000000000188b5" + std::string(92, '0');
+  for (int i = 0; i < n; ++i) {
+    auto r = Sandbox::get().run("ovs-ofctl -O OpenFlow13 packet-out " + lsi + " 'in_port=" +
+                                std::to_string(in_port) + " packet=" + frame + " actions=table'");
+    BOOST_REQUIRE_MESSAGE(r.ok(), r.output);
+  }
+}
+
+}  // namespace
+
+// The restart of corchd (issue 6): a new driver adopts an LSI an earlier one built, installs the
+// rules it still wants and syncs. The earlier run's other flows go; the wanted ones are never
+// deleted nor added again (a flow monitor sees no event for them, their counters go on); a flow
+// corch cannot decode is left alone; a wanted flow deleted behind its back comes back.
+BOOST_AUTO_TEST_CASE(a_new_driver_adopts_an_lsi_without_touching_the_flows_it_still_wants) {
+  auto& sb = Sandbox::get();
+  const std::string lsi = "ts";
+  Cleanup cleanup{{lsi}, {}};
+  auto ifs = makeInterfaces(2);
+  LsiInfo info;
+  TsRule ra, rb, rc;
+  {
+    auto earlier = makeOvs(sb.ovsDriverOptions());
+    info = mustCreate(*earlier, LsiSpec{lsi, ifs, {}, "", 0});
+    const uint32_t p1 = info.interfaces[0].of_port, p2 = info.interfaces[1].of_port;
+    ra = forward(p1, p2, 0x61);
+    rb = forward(p2, p1, 0x62);
+    rc = forward(p1, p2, 0x63);
+    rc.priority = 20;
+    rc.fields.ether_type = 0x88b5;
+    BOOST_REQUIRE(earlier->installRules(lsi, {ra, rb}).ok());
+    sendPackets(lsi, p1, 3);
+    sendPackets(lsi, p2, 3);
+    BOOST_REQUIRE(earlier->installRules(lsi, {rc}).ok());
+  }  // the earlier corchd is gone; the switch keeps the LSI and its flows
+  // Flows corch does not make: a match on metadata, a flow in table 1.
+  auto foreign = sb.run("ovs-ofctl -O OpenFlow13 add-flow " + lsi +
+                        " 'priority=1,metadata=0x5,actions=drop' && ovs-ofctl -O OpenFlow13 "
+                        "add-flow " +
+                        lsi + " 'table=1,priority=1,actions=drop'");
+  BOOST_REQUIRE_MESSAGE(foreign.ok(), foreign.output);
+
+  auto d = makeOvs(sb.ovsDriverOptions());
+  auto ports = d->listPorts(lsi);
+  BOOST_REQUIRE_MESSAGE(ports.ok(), why(ports));
+  BOOST_TEST(conformance::sortedText(*ports) == conformance::sortedText(info.interfaces),
+             boost::test_tools::per_element());
+  auto installed = d->installRules(lsi, {ra, rb});
+  BOOST_REQUIRE_MESSAGE(installed.ok(), why(installed));
+  {
+    // (Read before the message: a check inside a message's stream would cut it short.)
+    const auto a = packetsOf(lsi, ra.cookie).value_or(0), b = packetsOf(lsi, rb.cookie).value_or(0);
+    BOOST_TEST_MESSAGE("counters after installRules of the same flows: A " << a << ", B " << b
+                                                                           << " (3 each before)");
+  }
+  sendPackets(lsi, ra.in_port, 2);
+  sendPackets(lsi, rb.in_port, 2);
+  const auto a_before = packetsOf(lsi, ra.cookie), b_before = packetsOf(lsi, rb.cookie);
+  BOOST_REQUIRE(a_before && b_before);
+  BOOST_REQUIRE(*a_before >= 2u && *b_before >= 2u);
+
+  // Every change to the table from now on, whoever makes it.
+  const std::string events = sb.dir() + "/ts-monitor.log", pidfile = sb.dir() + "/ts-monitor.pid";
+  auto monitor = sb.run("rm -f " + events + "; timeout 60 ovs-ofctl -O OpenFlow13 monitor " + lsi +
+                        " watch:'!initial' >" + events + " 2>&1 & echo $! >" + pidfile);
+  BOOST_REQUIRE_MESSAGE(monitor.ok(), monitor.output);
+  // It is listening once it reports a change: a flow of the test's own, added and deleted.
+  BOOST_REQUIRE(waitUntil(
+      [&] {
+        (void)sb.run("ovs-ofctl -O OpenFlow13 add-flow " + lsi +
+                     " 'priority=2,metadata=0x6,actions=drop'");
+        return sb.run("grep -q metadata=0x6 " + events).ok();
+      },
+      10s, 100ms));
+  BOOST_REQUIRE(
+      sb.run("ovs-ofctl -O OpenFlow13 --strict del-flows " + lsi + " 'priority=2,metadata=0x6'")
+          .ok());
+
+  auto synced = d->syncRules(lsi);
+  BOOST_REQUIRE_MESSAGE(synced.ok(), why(synced));
+  // The sync sends its adds before its deletes: once the monitor saw C go, it saw all of it.
+  BOOST_TEST(waitUntil([&] { return sb.run("grep -q cookie=0x63 " + events).ok(); }, 10s, 50ms));
+  (void)sb.run("kill $(cat " + pidfile + ")");
+  auto seen = sb.run("cat " + events).output;
+  BOOST_TEST_MESSAGE("the monitor saw:\n" << seen);
+  BOOST_TEST(seen.find("cookie=0x61") == std::string::npos, "A is not touched: " << seen);
+  BOOST_TEST(seen.find("cookie=0x62") == std::string::npos, "B is not touched: " << seen);
+  BOOST_TEST(std::regex_search(seen, std::regex("event=DELETED[^\\n]*cookie=0x63")),
+             "C is deleted: " << seen);
+
+  BOOST_TEST(!packetsOf(lsi, rc.cookie), "the earlier run's C is gone");
+  auto a_after = packetsOf(lsi, ra.cookie), b_after = packetsOf(lsi, rb.cookie);
+  BOOST_TEST((a_after && *a_after >= *a_before), "A keeps its counter");
+  BOOST_TEST((b_after && *b_after >= *b_before), "B keeps its counter");
+  auto lines = flowLines(lsi);
+  auto has = [&](const std::string& what) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  BOOST_TEST(has("metadata=0x5"), "a flow corch cannot decode is left alone");
+  BOOST_TEST(has("table=1"), "so is a flow of another table");
+  BOOST_TEST(lines.size() == 4u, "A, B and the two foreign flows");
+
+  // A wanted flow deleted behind the driver's back comes back with the next sync.
+  auto deleted = sb.run("ovs-ofctl -O OpenFlow13 --strict del-flows " + lsi +
+                        " 'priority=10,in_port=" + std::to_string(ra.in_port) + "'");
+  BOOST_REQUIRE_MESSAGE(deleted.ok(), deleted.output);
+  BOOST_REQUIRE(!packetsOf(lsi, ra.cookie));
+  synced = d->syncRules(lsi);
+  BOOST_REQUIRE_MESSAGE(synced.ok(), why(synced));
+  BOOST_TEST(packetsOf(lsi, ra.cookie).has_value(), "A is back");
+  b_after = packetsOf(lsi, rb.cookie);
+  BOOST_TEST((b_after && *b_after >= *b_before), "B still untouched");
+  d.reset();
+}
+
+// listPorts reads an LSI back, as createLsi gave it, to a driver that did not make it; a port
+// whose device is gone (its veth or its tap deleted behind the driver's back) is left out.
+BOOST_AUTO_TEST_CASE(list_ports_leaves_out_a_port_whose_device_is_gone) {
+  auto& sb = Sandbox::get();
+  auto& d = ovs();
+  Cleanup cleanup{{"tl"}, {}};
+  LsiInfo info = mustCreate(d, LsiSpec{"tl",
+                                       makeInterfaces(1),
+                                       {{"tlp1", PortTechnology::Veth},
+                                        {"tlp2", PortTechnology::Veth},
+                                        {"tlt", PortTechnology::Tap},
+                                        {"tli", PortTechnology::Internal}},
+                                       "",
+                                       0});
+  BOOST_TEST(info.ports[0].peer_ifname == "tlp1f");
+  BOOST_TEST(info.ports[2].peer_ifname == "tlt");
+  std::vector<PortInfo> all = info.interfaces;
+  all.insert(all.end(), info.ports.begin(), info.ports.end());
+  auto fresh = makeOvs(sb.ovsDriverOptions());
+  auto listed = fresh->listPorts("tl");
+  BOOST_REQUIRE_MESSAGE(listed.ok(), why(listed));
+  BOOST_TEST(conformance::sortedText(*listed) == conformance::sortedText(all),
+             boost::test_tools::per_element());
+
+  auto gone = sb.run("ip link del tlp1 && ip link del tlt");
+  BOOST_REQUIRE_MESSAGE(gone.ok(), gone.output);
+  std::erase_if(all, [](const PortInfo& p) { return p.name == "tlp1" || p.name == "tlt"; });
+  for (VSwitchDriver* driver : {fresh.get(), &d}) {
+    listed = driver->listPorts("tl");
+    BOOST_REQUIRE_MESSAGE(listed.ok(), why(listed));
+    BOOST_TEST(conformance::sortedText(*listed) == conformance::sortedText(all),
+               boost::test_tools::per_element());
+  }
 }

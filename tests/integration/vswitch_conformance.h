@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,6 +42,10 @@ struct Environment {
   // A rule that checkRules() accepts but the switch refuses to install, given an existing port
   // number; unset when the driver has none (the failed-batch check is then skipped).
   std::function<TsRule(uint32_t port)> refused_rule;
+  // A new driver on the same switch, as a restarted corchd makes one: it knows nothing of what
+  // the others made or want. Unset when the driver cannot share its switch (the checks of a
+  // second driver are then skipped).
+  std::function<std::unique_ptr<VSwitchDriver>()> another_driver;
 };
 
 // Destroys an LSI when it goes out of scope, so that a failed check leaves nothing behind.
@@ -484,6 +489,150 @@ inline void checkConcurrentCalls(VSwitchDriver& d, const Environment& env) {
     BOOST_TEST(failures[i].empty(), names[i] << ": " << failures[i]);
 }
 
+// A port as text, to compare lists of ports in one message.
+inline std::vector<std::string> sortedText(const std::vector<PortInfo>& ports) {
+  std::vector<std::string> out;
+  for (const auto& p : ports) {
+    out.push_back(p.name + " #" + std::to_string(p.of_port) + " peer=" + p.peer_ifname);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// listPorts() shows an LSI's ports (interfaces, SF ports made with it or after, vlink ends) as
+// createLsi(), createPorts() and connectLsis() gave them, also to a new driver, and follows their
+// removals.
+inline void checkListPorts(VSwitchDriver& d, const Environment& env) {
+  const std::string a = env.prefix + "a8", b = env.prefix + "b8";
+  LsiGuard guard_b(d, b), guard_a(d, a);
+  LsiInfo ia = mustCreate(d, LsiSpec{a, env.interfaces(2), {}, "", 0});
+  LsiInfo ib = mustCreate(d, LsiSpec{b,
+                                     {},
+                                     {{env.prefix + "l1", PortTechnology::Veth},
+                                      {env.prefix + "l2", PortTechnology::Internal}},
+                                     a,
+                                     2});
+  auto more = d.createPorts(b, {{env.prefix + "l3", PortTechnology::Veth}});
+  BOOST_REQUIRE_MESSAGE(more.ok(), why(more));
+  auto looped = d.connectLsis(b, b, 1, env.prefix + "y");
+  BOOST_REQUIRE_MESSAGE(looped.ok(), why(looped));
+  std::vector<PortInfo> on_a = ia.interfaces, on_b = ib.ports;
+  on_b.push_back((*more)[0]);
+  for (const auto& v : ib.vlinks) {
+    on_a.push_back(PortInfo{v.name_a, v.port_a, ""});
+    on_b.push_back(PortInfo{v.name_b, v.port_b, ""});
+  }
+  for (const auto& v : *looped) {
+    on_b.push_back(PortInfo{v.name_a, v.port_a, ""});
+    on_b.push_back(PortInfo{v.name_b, v.port_b, ""});
+  }
+
+  auto expect = [&](VSwitchDriver& driver, const std::string& lsi,
+                    const std::vector<PortInfo>& ports, const std::string& when) {
+    auto listed = driver.listPorts(lsi);
+    BOOST_REQUIRE_MESSAGE(listed.ok(), when << ": listPorts(" << lsi << "): " << why(listed));
+    BOOST_TEST(sortedText(*listed) == sortedText(ports), when << ", LSI " << lsi);
+    for (size_t i = 1; i < listed->size(); ++i) {
+      BOOST_TEST((*listed)[i - 1].of_port < (*listed)[i].of_port, "listed by number");
+    }
+  };
+  expect(d, a, on_a, "as made");
+  expect(d, b, on_b, "as made");
+  if (env.another_driver) {
+    auto fresh = env.another_driver();
+    expect(*fresh, a, on_a, "to a new driver");
+    expect(*fresh, b, on_b, "to a new driver");
+  }
+  auto missing = d.listPorts(env.prefix + "zz");
+  BOOST_TEST((!missing.ok() && missing.error().code() == ErrorCode::NotFound), why(missing));
+
+  // Removals.
+  BOOST_REQUIRE(d.destroyPorts(b, {env.prefix + "l1"}).ok());
+  on_b.erase(on_b.begin());
+  BOOST_REQUIRE(d.destroyVlinks({ib.vlinks[0]}).ok());
+  std::erase_if(on_a, [&](const PortInfo& p) { return p.name == ib.vlinks[0].name_a; });
+  std::erase_if(on_b, [&](const PortInfo& p) { return p.name == ib.vlinks[0].name_b; });
+  expect(d, a, on_a, "after removals");
+  expect(d, b, on_b, "after removals");
+  BOOST_REQUIRE(d.destroyLsi(b).ok());
+  expect(d, a, ia.interfaces, "after its peer went");
+  auto gone = d.listPorts(b);
+  BOOST_TEST((!gone.ok() && gone.error().code() == ErrorCode::NotFound), why(gone));
+}
+
+// syncRules() makes an LSI's flow table what the driver wants on it: rules already right stay,
+// wanted ones deleted or changed behind its back come back, others go. With a second driver: the
+// restart of corchd (a new driver adopts an LSI with the earlier run's flows, installs what it
+// still wants, and the rest goes).
+inline void checkSyncRules(VSwitchDriver& d, const Environment& env) {
+  const std::string a = env.prefix + "a9", missing = env.prefix + "zz";
+  LsiGuard guard(d, a);
+  LsiInfo info = mustCreate(d, LsiSpec{a, env.interfaces(2), {}, "", 0});
+  const uint32_t p1 = info.interfaces[0].of_port, p2 = info.interfaces[1].of_port;
+  auto none = d.syncRules(missing);
+  BOOST_TEST((!none.ok() && none.error().code() == ErrorCode::NotFound), why(none));
+  auto dumped = [&](VSwitchDriver& driver) {
+    auto dump = driver.dumpRules(a);
+    BOOST_REQUIRE_MESSAGE(dump.ok(), why(dump));
+    return sortedText(*dump);
+  };
+  auto sync = [&](VSwitchDriver& driver) {
+    auto synced = driver.syncRules(a);
+    BOOST_REQUIRE_MESSAGE(synced.ok(), "syncRules: " << why(synced));
+  };
+
+  sync(d);
+  BOOST_TEST(dumped(d).empty(), "a new LSI stays empty");
+  const auto rules = sampleRules(p1, p2, 0x30);  // A, B, C
+  const TsRule &ra = rules[0], &rb = rules[1], &rc = rules[2];
+  BOOST_REQUIRE(d.installRules(a, rules).ok());
+  sync(d);
+  BOOST_TEST(dumped(d) == sortedText(rules), boost::test_tools::per_element());
+  BOOST_REQUIRE(d.removeRules(a, {rc}).ok());
+  sync(d);
+  BOOST_TEST(dumped(d) == sortedText({ra, rb}), boost::test_tools::per_element());
+  BOOST_REQUIRE(d.removeRulesByCookie(a, rb.cookie, ~0ull).ok());
+  sync(d);
+  BOOST_TEST(dumped(d) == sortedText({ra}), boost::test_tools::per_element());
+  BOOST_REQUIRE(d.installRules(a, {rb, rc}).ok());
+  if (!env.another_driver) return;
+
+  // A restarted corchd's driver finds A, B and C and still wants A and B.
+  auto fresh = env.another_driver();
+  BOOST_REQUIRE(fresh->installRules(a, {ra, rb}).ok());
+  sync(*fresh);
+  BOOST_TEST(dumped(*fresh) == sortedText({ra, rb}), boost::test_tools::per_element());
+  sync(*fresh);
+  BOOST_TEST(dumped(*fresh) == sortedText({ra, rb}), "a second sync changes nothing");
+
+  // Behind its back (the first driver, standing for anyone else): A deleted, B changed (same
+  // priority and match, other actions and cookie), D added. The sync puts its table back.
+  TsRule changed = rb;
+  changed.cookie = 0x777;
+  changed.outputs = {};  // a drop
+  changed.mods = {};
+  TsRule rd = ra;
+  rd.cookie = 0x778;
+  rd.priority = 400;
+  BOOST_REQUIRE(d.removeRules(a, {ra}).ok());
+  BOOST_REQUIRE(d.installRules(a, {changed, rd}).ok());
+  BOOST_TEST(dumped(*fresh) == sortedText({changed, rd}), boost::test_tools::per_element());
+  sync(*fresh);
+  BOOST_TEST(dumped(*fresh) == sortedText({ra, rb}), boost::test_tools::per_element());
+
+  // Its own removals hold in the sync, also of a rule put back behind its back.
+  BOOST_REQUIRE(fresh->removeRules(a, {rb}).ok());
+  BOOST_REQUIRE(d.installRules(a, {rb}).ok());
+  sync(*fresh);
+  BOOST_TEST(dumped(*fresh) == sortedText({ra}), boost::test_tools::per_element());
+  BOOST_REQUIRE(fresh->removeRulesByCookie(a, 0, 0).ok());
+  BOOST_REQUIRE(d.installRules(a, {ra, rc}).ok());
+  sync(*fresh);
+  BOOST_TEST(dumped(*fresh).empty(), "nothing wanted, nothing left");
+  none = fresh->syncRules(missing);
+  BOOST_TEST((!none.ok() && none.error().code() == ErrorCode::NotFound), why(none));
+}
+
 }  // namespace corch::test::conformance
 
 // One Boost test case per check. `driver` and `env` are expressions giving a VSwitchDriver& and
@@ -516,4 +665,10 @@ inline void checkConcurrentCalls(VSwitchDriver& d, const Environment& env) {
   }                                                                           \
   BOOST_AUTO_TEST_CASE(conformance_concurrent_calls) {                        \
     corch::test::conformance::checkConcurrentCalls((driver), (env));          \
+  }                                                                           \
+  BOOST_AUTO_TEST_CASE(conformance_list_ports) {                              \
+    corch::test::conformance::checkListPorts((driver), (env));                \
+  }                                                                           \
+  BOOST_AUTO_TEST_CASE(conformance_sync_rules) {                              \
+    corch::test::conformance::checkSyncRules((driver), (env));                \
   }

@@ -123,3 +123,45 @@ BOOST_AUTO_TEST_CASE(graphs_put_through_the_nffg_api_come_back_equal) {
   }
   BOOST_TEST(n >= 5);
 }
+
+// What was built for a graph (the names and numbers a restarted corchd adopts it by) comes back
+// equal; a file without it, or with a damaged one, still restores its graph (built anew).
+BOOST_AUTO_TEST_CASE(what_was_built_comes_back_equal_and_its_absence_is_no_error) {
+  TempDir tmp;
+  GraphStore store(tmp.path);
+  node::BuiltState built;
+  built.index = 7;
+  built.sf_numbers = {{"fw", 0}, {"nat", 2}};
+  built.sf_port_numbers = {{{"fw", "1"}, 0}, {{"fw", "2"}, 1}, {{"nat", "in"}, 3}};
+  built.flowrule_numbers = {{"r1", 1}, {"r2", 4}};
+  built.sap_numbers = {{"host", 0}};
+  graph::PortRef sap{graph::PortRef::Kind::Sap, "s1", "", ""};
+  graph::PortRef port{graph::PortRef::Kind::SfPort, "", "fw", "2"};
+  built.vlinks.vlink_of = {{sap, 0}, {port, 1}};
+  built.vlinks.side_of = {{sap, network::Side::Lsi0}, {port, network::Side::GraphLsi}};
+  built.vlinks.count = 2;
+  built.vlink_names = {{"x-g7-vl0a", "x-g7-vl0b"}, {"x-g7-vx1-0a", "x-g7-vx1-0b"}};
+  built.placement.functions["fw"] = compute::SfPlacement{{2, 3}, "dedicated 2-3 (NUMA 0)"};
+  built.placement.functions["nat"] = compute::SfPlacement{{}, "shared"};
+  BOOST_REQUIRE(store.save("with", sample("with"), &built).ok());
+  BOOST_REQUIRE(store.save("without", sample("without")).ok());
+  std::ofstream(tmp.path + "/" + GraphStore::fileName("damaged"))
+      << R"({ "format": 1, "graph": { "sffg": { "id": "damaged", "name": "n" } },
+              "built": { "index": "seven" } })";
+  auto loaded = store.load();
+  BOOST_REQUIRE(loaded.ok());
+  BOOST_REQUIRE_EQUAL(loaded->size(), 3u);
+  BOOST_TEST((*loaded)[0].id == "damaged");
+  BOOST_TEST((*loaded)[0].graph.ok());
+  BOOST_TEST(!(*loaded)[0].built.has_value());
+  BOOST_TEST((*loaded)[1].id == "with");
+  BOOST_REQUIRE((*loaded)[1].built.has_value());
+  BOOST_TEST((*(*loaded)[1].built == built));
+  BOOST_TEST((*(*loaded)[1].graph == sample("with")));
+  BOOST_TEST(!(*loaded)[2].built.has_value());
+
+  const network::GraphNetworkPlan plan = node::planOf(built);
+  BOOST_TEST(plan.index == 7u);
+  BOOST_TEST((plan.sf_numbers == built.sf_numbers));
+  BOOST_TEST(plan.vlinks.count == 2u);
+}

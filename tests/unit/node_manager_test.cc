@@ -116,6 +116,10 @@ class RecordingVSwitch final : public VSwitchDriver {
                             const std::vector<std::string>& names) override {
     return inner_->destroyPorts(lsi, names);
   }
+  Result<std::vector<PortInfo>> listPorts(const std::string& lsi) override {
+    return inner_->listPorts(lsi);
+  }
+  Result<void> syncRules(const std::string& lsi) override { return inner_->syncRules(lsi); }
   Result<uint32_t> portNumber(const std::string& lsi, const std::string& port) override {
     return inner_->portNumber(lsi, port);
   }

@@ -163,6 +163,48 @@ BOOST_AUTO_TEST_CASE(destroy_plans_find_far_ends_and_veths) {
   BOOST_TEST(vlinks.change.remove_ports.size() == 2u);
 }
 
+// What createLsi and createPorts wrote is read back as they returned it: numbers, and the
+// function's end of each kind of port.
+BOOST_AUTO_TEST_CASE(an_lsi_is_read_back_from_the_database) {
+  DbSnapshot db = sampleDb();
+  auto add = [&](const std::string& name, const std::string& type, std::optional<int64_t> ofport,
+                 std::map<std::string, std::string> options,
+                 std::map<std::string, std::string> external_ids, const std::string& error = "") {
+    std::string pu = "p-" + name, iu = "i-" + name;
+    db.bridges["g1"].ports.push_back(pu);
+    db.ports[pu] = PortRow{pu, name, {iu}};
+    db.interfaces[iu] = InterfaceRow{iu, name, type, ofport, ofport, options, external_ids, error};
+  };
+  add("g1t", "", 5, {}, {{kTapKey, "true"}});
+  add("g1v", "dpdkvhostuserclient", 4, {{"vhost-server-path", "/run/g1v"}}, {});
+  add("g1i", "internal", 3, {}, {});
+  add("g1x", "", -1, {}, {{kVethPeerKey, "g1xf"}}, "could not open network device g1x");
+  add("g1y", "", std::nullopt, {}, {});
+
+  std::vector<std::string> unnumbered;
+  auto listed = listBridgePorts(db, "g1", &unnumbered);
+  BOOST_REQUIRE_MESSAGE(listed.ok(), why(listed));
+  std::vector<std::string> text;
+  for (const auto& p : *listed) {
+    text.push_back(p.info.name + " " + std::to_string(p.info.of_port) + " " + p.info.peer_ifname +
+                   " [" + p.kernel_link + "]");
+  }
+  BOOST_TEST(text == (std::vector<std::string>{"g1p1 1 g1p1f [g1p1]", "g1-vl0b 2  []", "g1i 3  []",
+                                               "g1v 4 /run/g1v []", "g1t 5 g1t [g1t]"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(
+      unnumbered == (std::vector<std::string>{"g1x (could not open network device g1x)", "g1y"}),
+      boost::test_tools::per_element());
+
+  auto lsi0 = listBridgePorts(db, "lsi0", nullptr);
+  BOOST_REQUIRE(lsi0.ok());
+  BOOST_REQUIRE_EQUAL(lsi0->size(), 3u);
+  BOOST_TEST((*lsi0)[0].info.name == "eth1", "the local port lsi0 is not listed");
+  BOOST_TEST((*lsi0)[2].info.name == "g1-vl0a");
+  BOOST_TEST((*lsi0)[2].info.of_port == 3u);
+  expectError(listBridgePorts(db, "absent", nullptr), ErrorCode::NotFound, "no LSI absent");
+}
+
 BOOST_AUTO_TEST_CASE(small_queries_parse_their_answers) {
   auto names = parseBridgeNames(parse(R"([{"rows":[{"name":"b"},{"name":"a"}]}])"));
   BOOST_REQUIRE(names.ok());

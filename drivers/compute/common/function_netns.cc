@@ -2,9 +2,12 @@
 #include "compute/common/function_netns.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "platform/netlink.h"
@@ -60,6 +63,50 @@ Result<void> checkVethEnds(int node_fd, const std::vector<SfPortBinding>& ports)
     }
   }
   return Ok();
+}
+
+Result<void> checkPortsInside(int ns_fd, const std::string& instance,
+                              const std::vector<SfPortBinding>& ports) {
+  auto inner = RouteSocket::openIn(ns_fd);
+  if (!inner.ok()) return std::move(inner).error();
+  auto links = inner->listLinks();
+  if (!links.ok()) return std::move(links).error();
+  auto veth = [&](const std::string& name) {
+    return std::any_of(links->begin(), links->end(), [&](const platform::LinkInfo& link) {
+      return link.name == name && link.kind == "veth";
+    });
+  };
+  std::set<std::string> expected;
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (ports[i].technology != PortTechnology::Veth) continue;
+    const std::string inside = ifnameInside(i);
+    if (!veth(inside)) {
+      return Error(ErrorCode::Conflict, "port " + ports[i].port_id +
+                                            " is not attached to function " + instance +
+                                            ": its namespace has no veth " + inside);
+    }
+    expected.insert(inside);
+  }
+  // A veth eth<k> beyond the spec's: the function has a port the spec has not (a script's own
+  // links have other names).
+  for (const auto& link : *links) {
+    const std::string_view name = link.name;
+    if (link.kind != "veth" || !name.starts_with("eth") || name.size() == 3 ||
+        name.find_first_not_of("0123456789", 3) != std::string_view::npos) {
+      continue;
+    }
+    if (!expected.count(link.name)) {
+      return Error(ErrorCode::Conflict, "function " + instance + " has an interface " + link.name +
+                                            " that is no port of its spec");
+    }
+  }
+  return Ok();
+}
+
+Result<std::string> netnsIdentity(int ns_fd) {
+  struct stat st;
+  if (::fstat(ns_fd, &st) != 0) return errnoError("cannot look at a network namespace", errno);
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
 }
 
 Result<void> probeNetns(std::string_view driver, const std::string& node_netns) {

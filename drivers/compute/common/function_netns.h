@@ -39,6 +39,18 @@ Result<void> checkVethPorts(std::string_view driver, const std::vector<SfPortBin
 // port is in the namespace of `node_fd`; other technologies are not looked at.
 Result<void> checkVethEnds(int node_fd, const std::vector<SfPortBinding>& ports);
 
+// For adoptSf(): Conflict, naming the port, unless the end of every veth port of `ports` is in
+// the namespace of `ns_fd` as a veth called ifnameInside(i) ("port <id> is not attached to
+// function <instance>: its namespace has no veth eth<i>"), or when that namespace has a veth
+// eth<k> that no veth port of `ports` accounts for (a port the function has and the spec has
+// not). Other technologies are not looked at. Reads only.
+Result<void> checkPortsInside(int ns_fd, const std::string& instance,
+                              const std::vector<SfPortBinding>& ports);
+
+// An identity of the namespace of `ns_fd` ("<dev>:<inode>"): the same for as long as the
+// namespace lives, different for a namespace made again under the same name.
+Result<std::string> netnsIdentity(int ns_fd);
+
 // For probe(): Unavailable unless named namespaces work here and the node namespace `node_netns`
 // (empty: corchd's own) can be opened. `driver` names the driver in the message.
 Result<void> probeNetns(std::string_view driver, const std::string& node_netns);

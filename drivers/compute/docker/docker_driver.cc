@@ -28,6 +28,10 @@
 //   stopSf    : POST /containers/{name}/stop?t=N, then appends the run's output to the log.
 //   pauseSf   : POST /containers/{name}/pause (startSf resumes).
 //   destroySf : DELETE /containers/{name}?force=true&v=true, then the namespace and its links.
+//   adoptSf   : reads only. NotFound when the engine has no container of that name; Conflict when
+//               it is not running (paused, exited, created) or when a port is not in its network
+//               namespace (/proc/<State.Pid>/ns/net, in both modes) as eth<i>, or that namespace
+//               has an eth<k> the spec has not.
 //   stopSf and destroySf are Ok when there is nothing left (404).
 //
 // Engine settings ("engine" object of the template): see engine_settings.h (command, entrypoint,
@@ -38,7 +42,8 @@
 // from the template's resources; off for engines whose cgroup setup refuses them).
 //
 // The driver keeps no state between calls but what it learnt from the engine's /version (podman
-// or dockerd): everything else is found again by the instance name.
+// or dockerd): everything else is found again by the instance name, so a restarted corchd adopts,
+// stops and destroys an earlier one's containers with nothing to pick up.
 #include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -349,6 +354,31 @@ class DockerDriver final : public ComputeDriver {
     CORCH_TRY(stopContainer(sf, deadline, doing));
     saveLogs(sf, state->started_at, deadline);
     CORCH_LOG(lg, Info) << "stopped container " << sf.instance;
+    return Ok();
+  }
+
+  Result<void> adoptSf(const SfSpec& sf) override {
+    const std::string doing = "cannot adopt container " + sf.instance;
+    const Deadline deadline = deadlineOf(sf);
+    auto state = inspect(sf.instance, deadline, doing);
+    if (!state.ok()) return std::move(state).error();
+    if (!state->exists)
+      return Error(ErrorCode::NotFound, doing + ": the engine has no such container");
+    if (state->paused || !state->running || state->pid <= 0) {
+      return Error(ErrorCode::Conflict,
+                   doing + ": it is " + (state->paused ? std::string("paused") : state->status) +
+                       ", not running");
+    }
+    const std::string path = "/proc/" + std::to_string(state->pid) + "/ns/net";
+    UniqueFd ns_fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns_fd && errno == ENOENT) {
+      return Error(ErrorCode::Conflict, doing + ": it stopped while being looked at");
+    }
+    if (!ns_fd) return errnoError(doing + ": cannot open " + path, errno);
+    if (auto r = common::checkPortsInside(ns_fd.get(), sf.instance, sf.ports); !r) {
+      return r.error().context(doing);
+    }
+    CORCH_LOG(lg, Info) << "adopted running container " << sf.instance;
     return Ok();
   }
 

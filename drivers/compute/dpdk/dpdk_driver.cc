@@ -17,6 +17,12 @@
 //               nothing runs.
 //   destroySf : kills whatever runs in the namespace, deletes its links and the namespace, and
 //               removes the DPDK runtime folder. Ok when there is nothing left.
+//   adoptSf   : reads only. NotFound when there is no namespace of that name; Conflict when no
+//               process of the namespace has the function's --file-prefix=<instance> among its
+//               arguments (stopped, or exited: "running" is that process, found again by its
+//               namespace as stopSf finds it), when a veth port is not in the namespace as eth<i>
+//               (or it has an eth<k> the spec has not), or when a vhost-user port's socket is
+//               missing (testpmd, the server, made it at its start).
 //
 // EAL arguments (command.cc): one --vdev per port, net_af_packet<i>,iface=eth<i> for a veth port
 // and net_virtio_user<i>,path=<socket>,server=1,queues=1 for a vhost-user port (the function is
@@ -49,8 +55,9 @@
 // "never").
 //
 // The driver keeps no state between calls: the namespace named after the instance holds the
-// function's links and its process, so a restarted corchd can stop and destroy what an earlier
-// one started.
+// function's links and its process, so a restarted corchd can adopt, stop and destroy what an
+// earlier one started (stopSf signals the namespace's processes through pidfds and polls them;
+// it never needs to be their parent), and adoptSf has nothing to pick up.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -58,8 +65,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "command.h"
@@ -127,6 +136,15 @@ std::string tailOf(const std::string& text) {
   const std::string last = common::lastLines(text, kTailLines);
   if (!last.empty()) out += (out.empty() ? "" : " | ") + last;
   return out.empty() ? "(it wrote nothing)" : out;
+}
+
+// The arguments of process `pid` (/proc/<pid>/cmdline); empty when it is gone.
+std::vector<std::string> commandLineOf(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  std::string arg;
+  while (std::getline(in, arg, '\0')) args.push_back(std::move(arg));
+  return args;
 }
 
 int pidfdOpen(int pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
@@ -270,6 +288,42 @@ class DpdkDriver final : public ComputeDriver {
 
   Result<std::vector<std::string>> listInstances(std::string_view prefix) override {
     return common::functionNetnsNames(prefix);
+  }
+
+  Result<void> adoptSf(const SfSpec& sf) override {
+    const std::string doing = "cannot adopt function " + sf.instance;
+    if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
+    if (!platform::netnsExists(sf.instance)) {
+      return Error(ErrorCode::NotFound, doing + ": it has no namespace " + sf.instance);
+    }
+    auto ns_fd = platform::openNetns(sf.instance);
+    if (!ns_fd.ok()) return ns_fd.error().context(doing);
+    auto pids = platform::processesInNetns(ns_fd->get());
+    if (!pids.ok()) return pids.error().context(doing);
+    const std::string prefix_arg = "--file-prefix=" + filePrefix(sf);
+    const bool runs = std::any_of(pids->begin(), pids->end(), [&](int pid) {
+      auto args = commandLineOf(pid);
+      return std::find(args.begin(), args.end(), prefix_arg) != args.end();
+    });
+    if (!runs) {
+      return Error(ErrorCode::Conflict, doing + ": it is not running (no process with " +
+                                            prefix_arg + " in its namespace, which has " +
+                                            std::to_string(pids->size()) + ")");
+    }
+    if (auto r = common::checkPortsInside(ns_fd->get(), sf.instance, sf.ports); !r) {
+      return r.error().context(doing);
+    }
+    for (const auto& port : sf.ports) {
+      if (port.technology != PortTechnology::VhostUser) continue;
+      struct stat st;
+      if (::stat(port.ifname.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        return Error(ErrorCode::Conflict, doing + ": port " + port.port_id +
+                                              " is not attached: there is no vhost-user socket " +
+                                              port.ifname);
+      }
+    }
+    CORCH_LOG(lg, Info) << "adopted running function " << sf.instance;
+    return Ok();
   }
 
   Result<void> destroySf(const SfSpec& sf) override {

@@ -1,5 +1,7 @@
 // The 'fake' compute driver: remembers which functions exist and run, for unit tests of the core.
-// A function whose config contains "fake-fail": "start" (or "create", "stop") fails at that step.
+// A function whose config contains "fake-fail": "start" (or "create", "stop", "adopt") fails at
+// that step. adoptSf knows only what this very instance made: a fresh fake (a restarted corchd's)
+// finds nothing to adopt (NotFound); a created but not started function is a Conflict.
 #include <map>
 #include <mutex>
 
@@ -28,6 +30,19 @@ class FakeCompute final : public ComputeDriver {
     std::lock_guard lock(mu_);
     auto it = state_.find(sf.instance);
     if (it != state_.end()) it->second = "created";
+    return Ok();
+  }
+  Result<void> adoptSf(const SfSpec& sf) override {
+    CORCH_TRY(maybeFail(sf, "adopt"));
+    std::lock_guard lock(mu_);
+    auto it = state_.find(sf.instance);
+    if (it == state_.end()) {
+      return Error(ErrorCode::NotFound, "fake: no function " + sf.instance + " to adopt");
+    }
+    if (it->second != "running") {
+      return Error(ErrorCode::Conflict,
+                   "fake: function " + sf.instance + " is " + it->second + ", not running");
+    }
     return Ok();
   }
   Result<void> destroySf(const SfSpec& sf) override {

@@ -5,6 +5,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -49,7 +50,90 @@ uint64_t fnv1a(std::string_view text) {
   return h;
 }
 
+// The value of attribute `name` of the start tag `tag` ("<target dev='x' managed='no'/>"),
+// unescaped; empty when absent. libvirt quotes with ' but " is read too.
+std::string attribute(std::string_view tag, std::string_view name) {
+  for (size_t pos = tag.find(name); pos != std::string_view::npos; pos = tag.find(name, pos + 1)) {
+    const size_t eq = pos + name.size();
+    if (pos == 0 || (tag[pos - 1] != ' ' && tag[pos - 1] != '\t' && tag[pos - 1] != '\n') ||
+        eq + 1 >= tag.size() || tag[eq] != '=' || (tag[eq + 1] != '\'' && tag[eq + 1] != '"')) {
+      continue;
+    }
+    const size_t end = tag.find(tag[eq + 1], eq + 2);
+    if (end == std::string_view::npos) return "";
+    return xmlUnescape(tag.substr(eq + 2, end - eq - 2));
+  }
+  return "";
+}
+
+// The start tag of the first element `name` inside `block` ("<mac address='...'/>"), or empty.
+std::string_view startTag(std::string_view block, std::string_view name) {
+  const std::string open = "<" + std::string(name);
+  for (size_t pos = block.find(open); pos != std::string_view::npos;
+       pos = block.find(open, pos + 1)) {
+    const size_t after = pos + open.size();
+    if (after < block.size() && (block[after] == ' ' || block[after] == '>' ||
+                                 block[after] == '/' || block[after] == '\n')) {
+      const size_t end = block.find('>', after);
+      if (end == std::string_view::npos) return {};
+      return block.substr(pos, end - pos + 1);
+    }
+  }
+  return {};
+}
+
 }  // namespace
+
+std::string xmlUnescape(std::string_view text) {
+  static const std::pair<std::string_view, char> kEntities[] = {
+      {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    bool replaced = false;
+    if (text[i] == '&') {
+      for (const auto& [entity, ch] : kEntities) {
+        if (text.substr(i, entity.size()) == entity) {
+          out += ch;
+          i += entity.size();
+          replaced = true;
+          break;
+        }
+      }
+    }
+    if (!replaced) out += text[i++];
+  }
+  return out;
+}
+
+std::vector<DomainNic> nicsOfDomainXml(std::string_view xml) {
+  std::vector<DomainNic> nics;
+  size_t pos = 0;
+  for (;;) {
+    std::string_view rest = xml.substr(pos);
+    std::string_view tag = startTag(rest, "interface");
+    if (tag.empty()) break;
+    const size_t begin = pos + static_cast<size_t>(tag.data() - rest.data());
+    const size_t close = xml.find("</interface>", begin);
+    const size_t end = tag.ends_with("/>")          ? begin + tag.size()
+                       : close == std::string::npos ? xml.size()
+                                                    : close;
+    const std::string_view block = xml.substr(begin, end - begin);
+    DomainNic nic;
+    nic.mac = attribute(startTag(block, "mac"), "address");
+    const std::string type = attribute(tag, "type");
+    if (type == "ethernet") {
+      nic.technology = PortTechnology::Tap;
+      nic.target = attribute(startTag(block, "target"), "dev");
+    } else if (type == "vhostuser") {
+      nic.technology = PortTechnology::VhostUser;
+      nic.target = attribute(startTag(block, "source"), "path");
+    }
+    nics.push_back(std::move(nic));
+    pos = std::max(end, begin + tag.size());
+  }
+  return nics;
+}
 
 Result<EngineSettings> parseEngine(const std::string& engine_json) {
   EngineSettings s;

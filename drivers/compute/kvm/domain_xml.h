@@ -78,5 +78,13 @@ std::string nicXml(const DomainNic& nic);
 
 // Escapes text for an XML attribute value or element content.
 std::string xmlEscape(std::string_view text);
+// The reverse, for the five entities xmlEscape() writes (others are kept as they are).
+std::string xmlUnescape(std::string_view text);
+
+// The NICs of a domain XML as libvirt writes it (the live description, for adoptSf), in document
+// order: per <interface>, the MAC and, for type 'ethernet', the tap (<target dev>) as a Tap; for
+// type 'vhostuser', the socket (<source path>) as a VhostUser; any other type as a Tap with an
+// empty target (a NIC no port of a function accounts for).
+std::vector<DomainNic> nicsOfDomainXml(std::string_view xml);
 
 }  // namespace corch::drivers::kvm

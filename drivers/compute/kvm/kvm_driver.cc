@@ -14,13 +14,18 @@
 //   updateSf  : hot-plugs the NICs of new ports and unplugs those of removed ports (matched by
 //               MAC); any other change is Unsupported (the caller restarts the function).
 //   destroySf : destroys the domain if running and undefines it; Ok when there is none.
+//   adoptSf   : reads only. NotFound when libvirt has no domain of that name; Conflict when it is
+//               not running (shut off, paused, crashed...), when a port has no NIC in the live
+//               domain (matched by MAC, as updateSf does) or its NIC is on another tap or socket,
+//               or when the live domain has a NIC that no port accounts for.
 //
 // Options (DriverOptions): "uri" (default qemu:///system; tests use
 // qemu:///system?socket=PATH), "domain-type" ("auto" (default), "kvm" or "qemu"), "emulator"
 // (the QEMU binary; default libvirt's), "machine" (default libvirt's, pc: PCI hot-plug by ACPI).
 //
 // The driver keeps no state about functions: libvirt finds each domain by name, so a restarted
-// corchd can stop and destroy what an earlier one made.
+// corchd can adopt, stop and destroy what an earlier one made, and adoptSf has nothing to pick
+// up (the connection is the driver's, shared by all domains).
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
@@ -28,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -135,6 +141,30 @@ Result<bool> pollUntil(F done, std::chrono::milliseconds timeout) {
     if (!r.ok() || *r) return r;
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(kPollStep);
+  }
+}
+
+// A domain state in words, for messages.
+std::string stateName(int state) {
+  switch (state) {
+    case VIR_DOMAIN_NOSTATE:
+      return "in no state";
+    case VIR_DOMAIN_RUNNING:
+      return "running";
+    case VIR_DOMAIN_BLOCKED:
+      return "blocked";
+    case VIR_DOMAIN_PAUSED:
+      return "paused";
+    case VIR_DOMAIN_SHUTDOWN:
+      return "shutting down";
+    case VIR_DOMAIN_SHUTOFF:
+      return "shut off";
+    case VIR_DOMAIN_CRASHED:
+      return "crashed";
+    case VIR_DOMAIN_PMSUSPENDED:
+      return "suspended by the guest";
+    default:
+      return "in state " + std::to_string(state);
   }
 }
 
@@ -327,6 +357,44 @@ class KvmDriver final : public ComputeDriver {
       CORCH_LOG(lg, Info) << "plugged NIC " << mac << " (" << nic.target << ") into VM "
                           << after.instance;
     }
+    return Ok();
+  }
+
+  Result<void> adoptSf(const SfSpec& sf) override {
+    const std::string doing = "cannot adopt VM " + sf.instance;
+    auto dom = findDomain(sf.instance, doing);
+    if (!dom.ok()) return std::move(dom).error();
+    auto state = domainState(dom->get(), doing);
+    if (!state.ok()) return std::move(state).error();
+    if (*state != VIR_DOMAIN_RUNNING) {
+      return Error(ErrorCode::Conflict, doing + ": it is " + stateName(*state) + ", not running");
+    }
+    auto xml = domainXmlOf(dom->get(), 0, doing);
+    if (!xml.ok()) return std::move(xml).error();
+    std::vector<DomainNic> live = nicsOfDomainXml(*xml);
+    for (const auto& port : sf.ports) {
+      auto nic = nicFor(sf.instance, port);
+      if (!nic.ok()) return nic.error().context(doing);
+      auto it = std::find_if(live.begin(), live.end(),
+                             [&](const DomainNic& n) { return n.mac == nic->mac; });
+      if (it == live.end()) {
+        return Error(ErrorCode::Conflict, doing + ": port " + port.port_id +
+                                              " is not attached (the VM has no NIC " + nic->mac +
+                                              ")");
+      }
+      if (it->technology != nic->technology || it->target != nic->target) {
+        return Error(ErrorCode::Conflict, doing + ": port " + port.port_id +
+                                              " is not attached: its NIC " + nic->mac + " is on " +
+                                              (it->target.empty() ? "something else" : it->target) +
+                                              ", not " + nic->target);
+      }
+      live.erase(it);
+    }
+    if (!live.empty()) {
+      return Error(ErrorCode::Conflict, doing + ": it has a NIC " + live.front().mac + " (" +
+                                            live.front().target + ") that is no port of its spec");
+    }
+    CORCH_LOG(lg, Info) << "adopted running VM " << sf.instance;
     return Ok();
   }
 

@@ -7,13 +7,29 @@
 //   startSf   : writes the configuration next to the log (<log>.config.json) and runs
 //               `start <graph-id> <sf-id> <config-file> eth0 ... ethN-1` inside the namespace, with
 //               the configuration also as CORCH_CFG_* variables, output appended to the log, killed
-//               with its process group at SfSpec::timeout. Exit 0 is success; on failure the
-//               processes it left in the namespace are killed (the function is back to created).
-//   stopSf    : runs `stop` the same way, then kills whatever process the function left behind.
-//               Ok when the namespace is gone (nothing can be running).
+//               with its process group at SfSpec::timeout. Exit 0 is success: the driver then
+//               writes the start marker (below); on failure the processes it left in the
+//               namespace are killed (the function is back to created).
+//   stopSf    : removes the start marker, runs `stop` the same way, then kills whatever process
+//               the function left behind. Ok when the namespace is gone (nothing can be running).
 //   updateSf  : runs `update` with the new configuration (ports must not change).
 //   destroySf : kills every process of the namespace, deletes its links and the namespace, removes
-//               the configuration file (the log stays). Ok when there is nothing left.
+//               the configuration file and the start marker (the log stays). Ok when there is
+//               nothing left.
+//   adoptSf   : reads only. NotFound when there is no namespace of that name; Conflict when the
+//               function is not running (no start marker, or one written for an earlier
+//               namespace of the same name), when a port is not in the namespace as eth<i> or
+//               the namespace has an eth<k> the spec has not, or when its package cannot be
+//               loaded (stopSf would need it).
+//
+// Running. A native function need not leave any process behind (the bridge NSF only configures
+// its namespace), so "running" cannot be read off the namespace: it is "start exited 0 and no
+// stop or destroy began since". startSf records it in the start marker
+// <run-dir>/<instance>.started; stopSf removes it before its script runs, destroySf with the
+// namespace, and createSf before it makes one, so no marker outlives what it vouches for, even
+// across kills. It holds the identity of the namespace it was written for (device and inode),
+// which adoptSf compares as a second guard. A corchd killed between the end of start and the
+// marker leaves a function that adoptSf calls stopped: the node then rebuilds it, which is safe.
 //
 // Options (DriverOptions): "run-dir" (default /run/corch/native: logs when SfSpec::log_path is
 // empty, unpacked .tar.gz packages), "node-netns" (the named namespace where the vSwitch leaves
@@ -21,8 +37,9 @@
 // checks; default corchd's PATH plus the sbin folders), "capabilities" ("reduced", the default:
 // scripts keep only kNsfCapabilities; "full": every capability root has).
 //
-// The driver keeps no state between calls: everything is found again from the SfSpec (the
-// namespace by name), so a restarted corchd can stop and destroy what an earlier one made.
+// The driver keeps no state in memory between calls: everything is found again from the SfSpec
+// (the namespace by name, the marker by instance), so a restarted corchd can adopt, stop and
+// destroy what an earlier one made, and adoptSf has nothing to pick up.
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sys/stat.h>
@@ -87,6 +104,22 @@ Result<void> writeFileAtomically(const std::string& path, const std::string& con
   return Ok();
 }
 
+// Reads a file of at most a few hundred bytes into *out; false when it cannot be read.
+bool readSmallFile(const std::string& path, std::string* out) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  char buf[256];
+  out->clear();
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    out->append(buf, static_cast<size_t>(n));
+    if (out->size() > 4096) return false;
+  }
+}
+
 // What an NSF's scripts (and the daemons they start) may do as root inside their namespace:
 // configure its network (links, addresses, routes, bridges, iptables/nftables, sysctls under
 // /proc/sys/net), open raw sockets and low ports, manage their own files and processes, change
@@ -143,6 +176,11 @@ class NativeDriver final : public ComputeDriver {
     if (!pkg.ok()) return pkg.error().context(doing);
     CORCH_TRY(checkPorts(sf, *pkg, doing));
 
+    // A marker a destroy interrupted by a kill left goes before there is a namespace it could
+    // be taken for (one of a namespace that exists is left alone: creating fails then).
+    if (!platform::netnsExists(sf.instance)) {
+      if (auto r = removeStartMarker(sf); !r) return r.error().context(doing);
+    }
     // Declared after the undo log: on failure the ports go back and the namespace goes first.
     auto netns = common::FunctionNetns::createWithPorts(sf.instance, node_netns_, sf.ports);
     if (!netns.ok()) return netns.error().context(doing);
@@ -169,17 +207,29 @@ class NativeDriver final : public ComputeDriver {
       (void)platform::killProcessesInNetns(ns_fd->get());
       return r;
     }
+    // Without the marker the function runs all the same; only a restarted corchd would rebuild
+    // it instead of adopting it, so a failure is no reason to fail the start.
+    if (auto marked = writeStartMarker(sf, ns_fd->get()); !marked) {
+      CORCH_LOG(lg, Warn) << "started function " << sf.instance
+                          << ", but a restarted corchd will not adopt it: "
+                          << marked.error().message();
+    }
     CORCH_LOG(lg, Info) << "started function " << sf.instance;
     return Ok();
   }
 
   Result<void> stopSf(const SfSpec& sf) override {
     const std::string doing = "cannot stop function " + sf.instance;
-    if (!platform::netnsExists(sf.instance)) return Ok();
+    if (!platform::netnsExists(sf.instance)) {
+      (void)removeStartMarker(sf);
+      return Ok();
+    }
     auto pkg = package(sf);
     if (!pkg.ok()) return pkg.error().context(doing);
     auto ns_fd = platform::openNetns(sf.instance);
     if (!ns_fd.ok()) return ns_fd.error().context(doing);
+    // First: a stop that fails half-way leaves a function no restarted corchd may adopt.
+    if (auto r = removeStartMarker(sf); !r) return r.error().context(doing);
     auto r = runScript(sf, *pkg, "stop", pkg->stop, ns_fd->get(), doing);
     auto killed = platform::killProcessesInNetns(ns_fd->get());
     if (!r.ok()) return r;
@@ -217,6 +267,39 @@ class NativeDriver final : public ComputeDriver {
     return common::functionNetnsNames(prefix);
   }
 
+  Result<void> adoptSf(const SfSpec& sf) override {
+    const std::string doing = "cannot adopt function " + sf.instance;
+    if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
+    if (!platform::netnsExists(sf.instance)) {
+      return Error(ErrorCode::NotFound, doing + ": it has no namespace " + sf.instance);
+    }
+    auto ns_fd = platform::openNetns(sf.instance);
+    if (!ns_fd.ok()) return ns_fd.error().context(doing);
+    auto identity = common::netnsIdentity(ns_fd->get());
+    if (!identity.ok()) return identity.error().context(doing);
+    const std::string marker = startMarker(sf);
+    std::string marked;
+    if (!readSmallFile(marker, &marked)) {
+      return Error(ErrorCode::Conflict,
+                   doing + ": it is not running (never started, or stopped: no " + marker + ")");
+    }
+    if (marked != *identity) {
+      return Error(ErrorCode::Conflict, doing + ": it is not running (" + marker +
+                                            " was written for an earlier namespace " + sf.instance +
+                                            ")");
+    }
+    if (auto r = common::checkPortsInside(ns_fd->get(), sf.instance, sf.ports); !r) {
+      return r.error().context(doing);
+    }
+    // Its stop script must still be there for stopSf.
+    if (auto pkg = package(sf); !pkg.ok()) {
+      return Error(ErrorCode::Conflict,
+                   doing + ": its package cannot be loaded: " + pkg.error().message());
+    }
+    CORCH_LOG(lg, Info) << "adopted running function " << sf.instance;
+    return Ok();
+  }
+
   Result<void> destroySf(const SfSpec& sf) override {
     const std::string doing = "cannot destroy function " + sf.instance;
     if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
@@ -226,6 +309,7 @@ class NativeDriver final : public ComputeDriver {
     if (::unlink(config.c_str()) != 0 && errno != ENOENT) {
       return errnoError(doing + ": cannot remove " + config, errno);
     }
+    if (auto r = removeStartMarker(sf); !r) return r.error().context(doing);
     removeUnpacked(sf);
     if (*existed) CORCH_LOG(lg, Info) << "destroyed function " << sf.instance;
     return Ok();
@@ -237,6 +321,28 @@ class NativeDriver final : public ComputeDriver {
   }
   std::string configPath(const SfSpec& sf) const { return logPath(sf) + ".config.json"; }
   std::string unpackDir(const SfSpec& sf) const { return run_dir_ + "/" + sf.instance + ".pkg"; }
+  std::string startMarker(const SfSpec& sf) const {
+    return run_dir_ + "/" + sf.instance + ".started";
+  }
+
+  // The start marker (see the top of this file): the identity of the namespace the function was
+  // started in.
+  Result<void> writeStartMarker(const SfSpec& sf, int ns_fd) const {
+    auto identity = common::netnsIdentity(ns_fd);
+    if (!identity.ok()) return std::move(identity).error();
+    std::error_code ec;
+    fs::create_directories(run_dir_, ec);
+    if (ec) return Error(ErrorCode::Internal, "cannot create " + run_dir_ + ": " + ec.message());
+    return writeFileAtomically(startMarker(sf), *identity);
+  }
+
+  Result<void> removeStartMarker(const SfSpec& sf) const {
+    const std::string marker = startMarker(sf);
+    if (::unlink(marker.c_str()) != 0 && errno != ENOENT) {
+      return errnoError("cannot remove " + marker, errno);
+    }
+    return Ok();
+  }
 
   // The package folder: SfSpec::image, or where createSf unpacked an archive.
   Result<Package> package(const SfSpec& sf) const {

@@ -2,8 +2,15 @@
 // STYLE "fake drivers"). It keeps LSIs, ports, vlinks and rules as the contract of vswitch.h says
 // a real switch would, and can be told to fail: option "fail" = "createLsi", "installRules:<lsi>"
 // makes that call fail once it is reached.
+//
+// A restart: option "switch" = a name makes the fakes given that name share one switch, which
+// lives as long as the process (as a real switch outlives corchd). A fake made after another one
+// is gone finds its LSIs, ports and rules and, like a restarted driver, wants no rule on them
+// (syncRules() removes them) until its own installRules() calls. Without the option, each fake
+// has a switch of its own.
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "corch/driver_registry.h"
@@ -11,15 +18,54 @@
 namespace corch::drivers::fake_vswitch {
 namespace {
 
+// Whether two rules are the same flow for OpenFlow (an add of one replaces the other, a strict
+// delete of one removes the other): the same priority and match.
+bool sameFlow(const TsRule& x, const TsRule& y) {
+  return x.priority == y.priority && x.in_port == y.in_port && x.fields == y.fields;
+}
+
+// Puts a rule in a table, in place of the one of the same flow.
+void putRule(std::vector<TsRule>& table, const TsRule& rule) {
+  std::erase_if(table, [&](const TsRule& x) { return sameFlow(x, rule); });
+  table.push_back(rule);
+}
+
 struct Lsi {
-  std::map<std::string, uint32_t> ports;  // name -> number
+  std::map<std::string, PortInfo> ports;  // by name
   uint32_t next_port = 1;
   std::vector<TsRule> rules;
 };
 
+struct Peer {
+  std::string lsi_a, lsi_b, name_b;
+};
+
+// What a real switch would keep across a restart of corchd.
+struct Switch {
+  std::mutex mu;
+  std::map<std::string, Lsi> lsis;
+  std::map<std::string, Peer> peers;  // vlink (its end on lsi a) -> where it runs
+};
+
+// The switch of a fake: a new one, or the one of that name.
+std::shared_ptr<Switch> switchNamed(const std::string& name) {
+  if (name.empty()) return std::make_shared<Switch>();
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<Switch>> named;
+  std::lock_guard lock(mu);
+  auto& slot = named[name];
+  if (!slot) slot = std::make_shared<Switch>();
+  return slot;
+}
+
 class FakeVSwitch final : public VSwitchDriver {
  public:
-  explicit FakeVSwitch(const DriverOptions& options) : fail_(options.getOr("fail", "")) {}
+  explicit FakeVSwitch(const DriverOptions& options)
+      : fail_(options.getOr("fail", "")),
+        sw_(switchNamed(options.getOr("switch", ""))),
+        mu_(sw_->mu),
+        lsis_(sw_->lsis),
+        peers_(sw_->peers) {}
 
   std::string_view name() const override { return "fake"; }
   Result<void> probe() override { return Ok(); }
@@ -33,6 +79,7 @@ class FakeVSwitch final : public VSwitchDriver {
     if (!spec.vlink_peer.empty() && !lsis_.count(spec.vlink_peer)) {
       return Error(ErrorCode::NotFound, "fake: no LSI " + spec.vlink_peer);
     }
+    wanted_.erase(spec.name);  // a new LSI starts empty
     Lsi& lsi = lsis_[spec.name];
     LsiInfo info{spec.name, {}, {}, {}};
     for (const auto& ifname : spec.interfaces) info.interfaces.push_back(addPort(lsi, ifname, ""));
@@ -47,6 +94,7 @@ class FakeVSwitch final : public VSwitchDriver {
 
   Result<void> destroyLsi(const std::string& name) override {
     std::lock_guard lock(mu_);
+    wanted_.erase(name);
     if (!lsis_.erase(name)) return Ok();
     // Remove the far ends of vlinks.
     for (auto it = peers_.begin(); it != peers_.end();) {
@@ -123,7 +171,18 @@ class FakeVSwitch final : public VSwitchDriver {
     if (p == it->second.ports.end()) {
       return Error(ErrorCode::NotFound, "fake: no port " + port + " on " + lsi_name);
     }
-    return p->second;
+    return p->second.of_port;
+  }
+
+  Result<std::vector<PortInfo>> listPorts(const std::string& lsi_name) override {
+    std::lock_guard lock(mu_);
+    auto it = lsis_.find(lsi_name);
+    if (it == lsis_.end()) return Error(ErrorCode::NotFound, "fake: no LSI " + lsi_name);
+    std::vector<PortInfo> out;
+    for (const auto& [name, port] : it->second.ports) out.push_back(port);
+    std::sort(out.begin(), out.end(),
+              [](const PortInfo& x, const PortInfo& y) { return x.of_port < y.of_port; });
+    return out;
   }
 
   Result<void> checkRules(const std::vector<TsRule>&) override { return Ok(); }
@@ -137,25 +196,24 @@ class FakeVSwitch final : public VSwitchDriver {
     auto it = lsis_.find(lsi_name);
     if (it == lsis_.end()) return Error(ErrorCode::NotFound, "fake: no LSI " + lsi_name);
     // An OpenFlow add: a rule with the same priority and match replaces the installed one.
-    auto& installed = it->second.rules;
     for (const auto& r : rules) {
-      std::erase_if(installed, [&](const TsRule& x) {
-        return x.priority == r.priority && x.in_port == r.in_port && x.fields == r.fields;
-      });
-      installed.push_back(r);
+      putRule(it->second.rules, r);
+      putRule(wanted_[lsi_name], r);
     }
     return Ok();
   }
 
   Result<void> removeRules(const std::string& lsi_name, const std::vector<TsRule>& rules) override {
     std::lock_guard lock(mu_);
+    if (auto wanted = wanted_.find(lsi_name); wanted != wanted_.end()) {
+      for (const auto& r : rules) {
+        std::erase_if(wanted->second, [&](const TsRule& x) { return sameFlow(x, r); });
+      }
+    }
     auto it = lsis_.find(lsi_name);
     if (it == lsis_.end()) return Ok();
-    auto& installed = it->second.rules;
     for (const auto& r : rules) {
-      std::erase_if(installed, [&](const TsRule& x) {
-        return x.priority == r.priority && x.in_port == r.in_port && x.fields == r.fields;
-      });
+      std::erase_if(it->second.rules, [&](const TsRule& x) { return sameFlow(x, r); });
     }
     return Ok();
   }
@@ -163,10 +221,13 @@ class FakeVSwitch final : public VSwitchDriver {
   Result<void> removeRulesByCookie(const std::string& lsi_name, uint64_t cookie,
                                    uint64_t mask) override {
     std::lock_guard lock(mu_);
+    auto matches = [&](const TsRule& x) { return (x.cookie & mask) == (cookie & mask); };
+    if (auto wanted = wanted_.find(lsi_name); wanted != wanted_.end()) {
+      std::erase_if(wanted->second, matches);
+    }
     auto it = lsis_.find(lsi_name);
     if (it == lsis_.end()) return Ok();
-    std::erase_if(it->second.rules,
-                  [&](const TsRule& x) { return (x.cookie & mask) == (cookie & mask); });
+    std::erase_if(it->second.rules, matches);
     return Ok();
   }
 
@@ -177,11 +238,30 @@ class FakeVSwitch final : public VSwitchDriver {
     return it->second.rules;
   }
 
+  Result<void> syncRules(const std::string& lsi_name) override {
+    std::lock_guard lock(mu_);
+    auto it = lsis_.find(lsi_name);
+    if (it == lsis_.end()) return Error(ErrorCode::NotFound, "fake: no LSI " + lsi_name);
+    const auto& wanted = wanted_[lsi_name];
+    auto& installed = it->second.rules;
+    // Flows not wanted, or not as wanted, go; the wanted ones missing then come; the others stay
+    // as they are.
+    std::erase_if(installed, [&](const TsRule& x) {
+      return std::none_of(wanted.begin(), wanted.end(), [&](const TsRule& w) { return w == x; });
+    });
+    for (const auto& w : wanted) {
+      if (std::find(installed.begin(), installed.end(), w) == installed.end()) {
+        installed.push_back(w);
+      }
+    }
+    return Ok();
+  }
+
  private:
   PortInfo addPort(Lsi& lsi, const std::string& name, const std::string& peer) {
-    uint32_t number = lsi.next_port++;
-    lsi.ports[name] = number;
-    return PortInfo{name, number, peer};
+    PortInfo port{name, lsi.next_port++, peer};
+    lsi.ports[name] = port;
+    return port;
   }
 
   VlinkInfo addVlink(const std::string& a, const std::string& b, const std::string& name) {
@@ -194,13 +274,15 @@ class FakeVSwitch final : public VSwitchDriver {
     return v;
   }
 
-  std::mutex mu_;
-  std::string fail_;
-  std::map<std::string, Lsi> lsis_;
-  struct Peer {
-    std::string lsi_a, lsi_b, name_b;
-  };
-  std::map<std::string, Peer> peers_;  // vlink (its end on lsi a) -> where it runs
+  const std::string fail_;
+  const std::shared_ptr<Switch> sw_;
+  // The switch's, by their old names.
+  std::mutex& mu_;
+  std::map<std::string, Lsi>& lsis_;
+  std::map<std::string, Peer>& peers_;
+  // This fake's wanted flow table of each LSI (syncRules()), as the ovs driver keeps it: what its
+  // installRules() calls installed minus what its removals removed. Guarded by mu_.
+  std::map<std::string, std::vector<TsRule>> wanted_;
 };
 
 }  // namespace

@@ -513,6 +513,41 @@ Result<uint32_t> OvsDriver::portNumber(const std::string& lsi, const std::string
   return n;
 }
 
+Result<std::vector<PortInfo>> OvsDriver::listPorts(const std::string& lsi) {
+  const std::string what = "cannot list the ports of LSI " + lsi;
+  auto valid = checkLsiName(lsi);
+  if (!valid.ok()) return valid.error().context(what);
+  auto db = snapshot(deadline());
+  if (!db.ok()) return db.error().context(what);
+  std::vector<std::string> unnumbered;
+  auto listed = listBridgePorts(*db, lsi, &unnumbered);
+  if (!listed.ok()) return listed.error().context(what);
+  for (const auto& name : unnumbered) {
+    CORCH_LOG(lg, Info) << "LSI " << lsi << ": port " << name << " has no number; not listed";
+  }
+  // The database keeps a port whose veth (or tap) was deleted behind the driver's back, and with
+  // a userspace datapath may still show its number: the kernel says whether the device is there.
+  std::set<std::string> links;
+  if (std::any_of(listed->begin(), listed->end(),
+                  [](const ListedPort& p) { return !p.kernel_link.empty(); })) {
+    auto nl = platform::RouteSocket::open();
+    if (!nl.ok()) return nl.error().context(what);
+    auto all = nl->listLinks();
+    if (!all.ok()) return all.error().context(what);
+    for (auto& l : *all) links.insert(std::move(l.name));
+  }
+  std::vector<PortInfo> out;
+  for (auto& p : *listed) {
+    if (!p.kernel_link.empty() && !links.count(p.kernel_link)) {
+      CORCH_LOG(lg, Info) << "LSI " << lsi << ": port " << p.info.name << " lost its device "
+                          << p.kernel_link << "; not listed";
+      continue;
+    }
+    out.push_back(std::move(p.info));
+  }
+  return out;
+}
+
 // --- Control ---
 
 std::shared_ptr<OvsDriver::Channel> OvsDriver::channel(const std::string& lsi) {
@@ -755,6 +790,99 @@ Result<std::vector<TsRule>> OvsDriver::dumpRules(const std::string& lsi) {
   return rules;
 }
 
+Result<void> OvsDriver::syncRules(const std::string& lsi) {
+  const std::string what = "cannot synchronise the rules of LSI " + lsi;
+  auto valid = checkLsiName(lsi);
+  if (!valid.ok()) return valid.error().context(what);
+  auto ch = channel(lsi);
+  std::lock_guard lock(ch->mu);
+  auto synced = syncLocked(lsi, *ch, deadline());
+  if (!synced.ok()) {
+    if (synced.error().code() == ErrorCode::NotFound) {
+      releaseChannelLocked(lsi, ch);
+      // No socket: no such bridge, or no ovs-vswitchd to open it. Only the first is NotFound (a
+      // restarted corchd would build the LSI anew).
+      if (bridgeExists(lsi) == false) {
+        return Error(ErrorCode::NotFound, what + ": there is no such LSI");
+      }
+      return Error(ErrorCode::Unavailable,
+                   what + ": " + synced.error().message() + " (is ovs-vswitchd running?)");
+    }
+    return synced.error().context(what);
+  }
+  if (synced->refused) return synced->refused->context(what);
+  CORCH_LOG(lg, Info) << "LSI " << lsi << " synchronised: " << synced->added << " rules added, "
+                      << synced->removed << " stale ones removed (" << ch->flows.size()
+                      << " wanted, " << synced->found << " found)";
+  return Ok();
+}
+
+Result<OvsDriver::SyncOutcome> OvsDriver::syncLocked(const std::string& lsi, Channel& ch,
+                                                     Deadline deadline) {
+  // What the switch has: nothing after a restart; the same table when only the connection
+  // dropped; in between when a call installed rules on the restarted switch before this; the
+  // flows of an earlier run on an LSI a restarted corchd adopted.
+  uint32_t xid = ch.of.reserveXids(1);
+  auto parts = ch.of.multipart(openflow::encodeFlowStatsRequest(xid), xid, deadline);
+  if (!parts.ok()) return parts.error().context("cannot read the flows");
+  std::map<std::string, TsRule> have;
+  std::vector<std::string> skipped;  // flows corch did not install: left alone
+  for (const auto& part : *parts) {
+    auto reply = openflow::parseMultipartReply(part);
+    if (!reply) return Error(ErrorCode::Internal, "the switch sent a malformed flow reply");
+    auto flows = openflow::parseFlowStats(reply->body, &skipped);
+    if (!flows.ok()) return flows.error().context("cannot read the flows");
+    for (auto& f : *flows) {
+      auto normalized = openflow::normalizeRule(f.rule);
+      if (f.table_id != 0 || !normalized.ok()) {
+        skipped.push_back(toString(f.rule) + " in table " + std::to_string(f.table_id));
+        continue;
+      }
+      have.emplace(openflow::flowKey(*normalized), std::move(*normalized));
+    }
+  }
+  for (const auto& s : skipped) {
+    CORCH_LOG(lg, Warn) << "LSI " << lsi << " has a flow corch did not install, left alone: " << s;
+  }
+
+  SyncOutcome outcome;
+  outcome.found = have.size();
+  std::string bytes;
+  std::vector<const TsRule*> sent;
+  const uint32_t max = static_cast<uint32_t>(ch.flows.size() + have.size());
+  const uint32_t first = ch.of.reserveXids(max + 1);
+  for (const auto& [key, rule] : ch.flows) {
+    auto it = have.find(key);
+    if (it != have.end() && it->second == rule) continue;
+    bytes += openflow::encodeFlowMod(rule, FlowModCommand::Add,
+                                     first + static_cast<uint32_t>(sent.size()));
+    sent.push_back(&rule);
+    ++outcome.added;
+  }
+  for (const auto& [key, rule] : have) {
+    if (ch.flows.count(key)) continue;
+    bytes += openflow::encodeFlowMod(rule, FlowModCommand::DeleteStrict,
+                                     first + static_cast<uint32_t>(sent.size()));
+    sent.push_back(&rule);
+    ++outcome.removed;
+  }
+  if (sent.empty()) return outcome;
+  // The barrier takes the xid after the last message: xids past it are reserved and unused.
+  const auto n = static_cast<uint32_t>(sent.size());
+  auto errors = ch.of.sendWithBarrier(bytes, first, n, deadline);
+  if (!errors.ok()) return errors.error().context("cannot send the difference");
+  for (const auto& e : *errors) {
+    // The switch took these rules before (a driver installs only what it accepted); refusing them
+    // now is the switch's change (a port type it lost, a datapath without a feature).
+    const TsRule* rule = e.xid >= first && e.xid - first < n ? sent[e.xid - first] : nullptr;
+    std::string message = "the switch refused rule " + (rule ? toString(*rule) : std::string("?")) +
+                          ": " + openflow::describeError(e.error.type, e.error.code);
+    CORCH_LOG(lg, Warn) << "LSI " << lsi << ": " << message;
+    if (!outcome.refused) outcome.refused = Error(codeOf(e.error), message);
+  }
+  return outcome;
+}
+
 // --- Healing ---
 
 void OvsDriver::schedule(Heal& heal, bool fresh) {
@@ -904,74 +1032,21 @@ OvsDriver::HealResult OvsDriver::healLsi(const std::string& lsi, const Heal& hea
     return HealResult::Retry;
   }
 
-  // What the switch has: nothing after a restart; the same table when only the connection
-  // dropped; in between when a call installed rules on the restarted switch before this.
-  uint32_t xid = ch->of.reserveXids(1);
-  auto parts = ch->of.multipart(openflow::encodeFlowStatsRequest(xid), xid, d);
-  if (!parts.ok()) {
-    CORCH_LOG(lg, Debug) << "LSI " << lsi << ": cannot read the flows: " << parts.error().message();
+  auto synced = syncLocked(lsi, *ch, d);
+  if (!synced.ok()) {
+    CORCH_LOG(lg, Debug) << "LSI " << lsi
+                         << ": cannot restore the rules: " << synced.error().message();
     return HealResult::Retry;
   }
-  std::map<std::string, TsRule> have;
-  std::vector<std::string> skipped;  // flows corch did not install: left alone
-  for (const auto& part : *parts) {
-    auto reply = openflow::parseMultipartReply(part);
-    if (!reply) return HealResult::Retry;
-    auto flows = openflow::parseFlowStats(reply->body, &skipped);
-    if (!flows.ok()) return HealResult::Retry;
-    for (auto& f : *flows) {
-      if (f.table_id != 0) continue;
-      auto normalized = openflow::normalizeRule(f.rule);
-      if (!normalized.ok()) continue;
-      have.emplace(openflow::flowKey(*normalized), std::move(*normalized));
-    }
-  }
-
-  std::string bytes;
-  std::vector<const TsRule*> sent;
-  const uint32_t max = static_cast<uint32_t>(ch->flows.size() + have.size());
-  const uint32_t first = ch->of.reserveXids(max + 1);
-  size_t added = 0;
-  for (const auto& [key, rule] : ch->flows) {
-    auto it = have.find(key);
-    if (it != have.end() && it->second == rule) continue;
-    bytes += openflow::encodeFlowMod(rule, FlowModCommand::Add,
-                                     first + static_cast<uint32_t>(sent.size()));
-    sent.push_back(&rule);
-    ++added;
-  }
-  size_t removed = 0;
-  for (const auto& [key, rule] : have) {
-    if (ch->flows.count(key)) continue;
-    bytes += openflow::encodeFlowMod(rule, FlowModCommand::DeleteStrict,
-                                     first + static_cast<uint32_t>(sent.size()));
-    sent.push_back(&rule);
-    ++removed;
-  }
-  if (sent.empty()) {
+  // A rule the switch refused is logged; nothing better to do than say so.
+  if (synced->added == 0 && synced->removed == 0) {
     CORCH_LOG(lg, Info) << "LSI " << lsi << " still had its " << ch->flows.size() << " rules";
     return HealResult::Done;
   }
-  // The barrier takes the xid after the last message: xids past it are reserved and unused.
-  const auto n = static_cast<uint32_t>(sent.size());
-  auto errors = ch->of.sendWithBarrier(bytes, first, n, d);
-  if (!errors.ok()) {
-    CORCH_LOG(lg, Debug) << "LSI " << lsi
-                         << ": cannot restore the rules: " << errors.error().message();
-    return HealResult::Retry;
-  }
-  for (const auto& e : *errors) {
-    // The switch took these rules before; refusing them now is the switch's change (a port type
-    // it lost, a datapath without a feature). Nothing better to do than say so.
-    const TsRule* rule = e.xid >= first && e.xid - first < n ? sent[e.xid - first] : nullptr;
-    CORCH_LOG(lg, Warn) << "LSI " << lsi << ": the switch refused to restore rule "
-                        << (rule ? toString(*rule) : std::string("?")) << ": "
-                        << openflow::describeError(e.error.type, e.error.code);
-  }
   CORCH_LOG(lg, Info) << "LSI " << lsi << " healed " << msSince(heal.since)
-                      << " ms after losing its OpenFlow connection: " << added
-                      << " rules restored, " << removed << " stale ones removed ("
-                      << ch->flows.size() << " wanted, " << have.size() << " found)";
+                      << " ms after losing its OpenFlow connection: " << synced->added
+                      << " rules restored, " << synced->removed << " stale ones removed ("
+                      << ch->flows.size() << " wanted, " << synced->found << " found)";
   return HealResult::Done;
 }
 

@@ -30,6 +30,11 @@
 // When the OVSDB connection drops (ovsdb-server restarted), the same thread reconnects at once
 // and then with the same backoff; nothing is cached from the database but port hints, which stay
 // valid. WARN when a heal starts, INFO when done, with the time it took.
+//
+// Restart. A driver starts knowing nothing of the LSIs an earlier process left. listPorts() reads
+// an LSI back from one snapshot of the database (and one dump of the kernel's links, for the veths
+// and taps it made); syncRules() pushes the difference a heal pushes, on demand: after a restarted
+// corchd installed the rules it wants on an LSI it adopted, the earlier run's other flows go.
 #pragma once
 
 #include <chrono>
@@ -82,12 +87,14 @@ class OvsDriver final : public VSwitchDriver {
                                             const std::vector<PortSpec>& ports) override;
   Result<void> destroyPorts(const std::string& lsi, const std::vector<std::string>& names) override;
   Result<uint32_t> portNumber(const std::string& lsi, const std::string& port) override;
+  Result<std::vector<PortInfo>> listPorts(const std::string& lsi) override;
 
   Result<void> checkRules(const std::vector<TsRule>& rules) override;
   Result<void> installRules(const std::string& lsi, const std::vector<TsRule>& rules) override;
   Result<void> removeRules(const std::string& lsi, const std::vector<TsRule>& rules) override;
   Result<void> removeRulesByCookie(const std::string& lsi, uint64_t cookie, uint64_t mask) override;
   Result<std::vector<TsRule>> dumpRules(const std::string& lsi) override;
+  Result<void> syncRules(const std::string& lsi) override;
 
  private:
   // The OpenFlow connection of one LSI and its wanted flow table; `mu` makes its batches one at
@@ -154,6 +161,20 @@ class OvsDriver final : public VSwitchDriver {
   // ch->mu held.
   void releaseChannelLocked(const std::string& lsi, const std::shared_ptr<Channel>& ch);
   Result<void> deleteAllFlows(const std::string& lsi, Deadline deadline);
+
+  // What syncLocked() found and did.
+  struct SyncOutcome {
+    size_t found = 0;              // corch's flows on the LSI (decodable, table 0)
+    size_t added = 0;              // wanted rules it sent (missing, or different)
+    size_t removed = 0;            // flows it deleted (not wanted)
+    std::optional<Error> refused;  // the first rule the switch refused (each one is logged)
+  };
+  // Makes an LSI's flow table its wanted table (ch.flows): reads the flows, and sends what differs
+  // as one batch closed by a barrier, adds of the wanted rules missing or different and
+  // delete_stricts of the flows not wanted; rules already right are not touched, flows it cannot
+  // decode are left alone. NotFound when there is no <lsi>.mgmt socket. ch.mu held. The core of
+  // syncRules() and of healLsi().
+  Result<SyncOutcome> syncLocked(const std::string& lsi, Channel& ch, Deadline deadline);
 
   // --- Healing (see the top of this file) ---
   void onChannelLost(const std::string& lsi, const Error& why);

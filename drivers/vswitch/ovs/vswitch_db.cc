@@ -274,6 +274,20 @@ std::string functionEnd(const NewPort& p) {
   return p.veth_peer;
 }
 
+// The same read back from an Interface row, after a restart: what the plans wrote for it.
+std::string functionEnd(const InterfaceRow& i) {
+  if (auto peer = i.external_ids.find(kVethPeerKey); peer != i.external_ids.end()) {
+    return peer->second;
+  }
+  if (i.external_ids.count(kTapKey)) return i.name;
+  if (i.type == "dpdkvhostuserclient") {
+    if (auto path = i.options.find("vhost-server-path"); path != i.options.end()) {
+      return path->second;
+    }
+  }
+  return "";
+}
+
 // Groups port removals by bridge, in order of first appearance.
 void removePort(DbChange& change, const std::string& bridge_uuid, const std::string& port_uuid) {
   for (auto& r : change.remove_ports) {
@@ -616,6 +630,40 @@ rapidjson::Document buildTransaction(const DbChange& change) {
       select("Open_vSwitch", Value(rapidjson::kArrayType), columns({"next_cfg", "cur_cfg"}, a), a),
       a);
   return ops;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading an LSI back
+
+Result<std::vector<ListedPort>> listBridgePorts(const DbSnapshot& db, const std::string& lsi,
+                                                std::vector<std::string>* unnumbered) {
+  const BridgeRow* b = db.bridge(lsi);
+  if (!b) return Error(ErrorCode::NotFound, "there is no LSI " + lsi);
+  std::vector<ListedPort> out;
+  for (const PortRow* p : db.portsOf(*b)) {
+    if (p->name == b->name) continue;  // the bridge's local port: not one of the driver's
+    // The plans make one interface a port, of the port's name.
+    auto interfaces = db.interfacesOf(*p);
+    auto named = std::find_if(interfaces.begin(), interfaces.end(),
+                              [&](const InterfaceRow* i) { return i->name == p->name; });
+    const InterfaceRow* i =
+        named != interfaces.end() ? *named : (interfaces.empty() ? nullptr : interfaces.front());
+    if (!i || !i->ofport || *i->ofport <= 0 || *i->ofport > kMaxPortNumber) {
+      if (unnumbered) {
+        unnumbered->push_back(p->name + (i && !i->error.empty() ? " (" + i->error + ")" : ""));
+      }
+      continue;
+    }
+    ListedPort listed{PortInfo{p->name, static_cast<uint32_t>(*i->ofport), functionEnd(*i)}, ""};
+    if (i->external_ids.count(kVethPeerKey) || i->external_ids.count(kTapKey)) {
+      listed.kernel_link = i->name;
+    }
+    out.push_back(std::move(listed));
+  }
+  std::sort(out.begin(), out.end(), [](const ListedPort& x, const ListedPort& y) {
+    return x.info.of_port < y.info.of_port;
+  });
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -195,6 +195,21 @@ RemovalPlan planDestroyPorts(const DbSnapshot& db, const std::string& lsi,
 // Both ends of each vlink, wherever they are; absent ends are ignored.
 RemovalPlan planDestroyVlinks(const DbSnapshot& db, const std::vector<VlinkInfo>& vlinks);
 
+// --- Reading an LSI back (listPorts) ---
+
+// A port of an LSI as the database has it.
+struct ListedPort {
+  PortInfo info;  // peer_ifname as createLsi() and createPorts() give it, from what they wrote
+  // The kernel device this driver made for the port (a veth's LSI end, a tap), without which it
+  // carries nothing; empty when the driver made none.
+  std::string kernel_link;
+};
+// Every port of a bridge but its local one, by number. NotFound when there is no such bridge. A
+// port without a number (ovs-vswitchd could not open it, or has not yet) is left out and named
+// in `unnumbered`.
+Result<std::vector<ListedPort>> listBridgePorts(const DbSnapshot& db, const std::string& lsi,
+                                                std::vector<std::string>* unnumbered);
+
 // --- Small queries (each one transaction) ---
 
 // The Interface rows of these names.

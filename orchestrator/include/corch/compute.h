@@ -93,6 +93,20 @@ class ComputeDriver {
     (void)prefix;
     return std::vector<std::string>{};
   }
+  // Takes over a function an earlier run (a corchd killed or restarted) created and started with
+  // this very spec and left running, without disturbing it: Ok when its instance exists, runs,
+  // and has the spec's ports attached (a driver that keeps per-function state, such as a child
+  // process or an open connection, picks it up again so that stopSf and destroySf work as for a
+  // function it started itself). NotFound when there is no such instance; Conflict, naming what
+  // differs, when it exists but is not running as the spec says (stopped, a port missing);
+  // Unsupported when the driver cannot adopt at all. On any error the node
+  // destroys the instance and builds the function again. adoptSf changes nothing on the node.
+  // The compute manager, not the driver, checks that the instance was started from the same spec
+  // (it keeps a digest of the spec in the instance's run_dir).
+  virtual Result<void> adoptSf(const SfSpec& sf) {
+    return Error(ErrorCode::Unsupported,
+                 "driver " + std::string(name()) + " cannot adopt function " + sf.instance);
+  }
   virtual Result<void> pauseSf(const SfSpec& sf) {
     return Error(ErrorCode::Unsupported,
                  "driver " + std::string(name()) + " cannot pause function " + sf.instance);

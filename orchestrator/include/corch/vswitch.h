@@ -19,6 +19,11 @@
 //
 // Idempotence. Destroying something that does not exist (any more) succeeds. Creating something
 // that exists is AlreadyExists.
+//
+// Restart. LSIs, ports and flows outlive corchd (the switch keeps them). A restarted corchd finds
+// the LSIs an earlier run left (listLsis, listPorts), keeps those its stored graphs still own, and
+// makes their flow tables right again with installRules then syncRules, without creating them
+// anew, so that traffic through them keeps flowing (node/node_manager.h, "Restart").
 #pragma once
 
 #include <cstdint>
@@ -121,6 +126,14 @@ class VSwitchDriver {
                                     const std::vector<std::string>& names) = 0;
   // The number of an existing port (interface, SF port or vlink end) on an LSI.
   virtual Result<uint32_t> portNumber(const std::string& lsi, const std::string& port) = 0;
+  // Every port of an existing LSI (interfaces, ports, vlink ends) by name, with its number, as
+  // the switch has them now; NotFound if there is no such LSI. For a port the driver made as a
+  // veth pair, a pair whose kernel link is gone is left out (it cannot carry traffic). This is
+  // how a restarted corchd checks that an LSI an earlier run built is whole before adopting it.
+  virtual Result<std::vector<PortInfo>> listPorts(const std::string& lsi) {
+    return Error(ErrorCode::Unsupported,
+                 "vSwitch " + std::string(name()) + " cannot list the ports of " + lsi);
+  }
 
   // --- Control interface (Table 3) ---
 
@@ -136,6 +149,15 @@ class VSwitchDriver {
                                            uint64_t mask) = 0;
   // The rules installed on an LSI (for reconciliation and tests).
   virtual Result<std::vector<TsRule>> dumpRules(const std::string& lsi) = 0;
+  // Makes the LSI's flow table exactly what this driver's installRules/removeRules calls since it
+  // started want on it: installs the wanted rules missing or different, removes every other
+  // flow (the stale rules an earlier run left on an LSI that a restarted corchd adopted), in one
+  // batch; a flow the driver cannot decode is left alone (and logged). Rules already right are
+  // not touched: traffic they carry is not disturbed. NotFound if there is no such LSI.
+  virtual Result<void> syncRules(const std::string& lsi) {
+    return Error(ErrorCode::Unsupported,
+                 "vSwitch " + std::string(name()) + " cannot synchronise the rules of " + lsi);
+  }
 };
 
 }  // namespace corch

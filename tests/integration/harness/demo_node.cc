@@ -51,6 +51,9 @@ void DemoNode::cleanUp() {
   // Whatever a failing test left: functions' namespaces and processes, hosts, ports.
   (void)sb_.run("for ns in $(ip netns list | awk '{print $1}' | grep '^" + prefix_ +
                 "-'); do ip netns pids $ns | xargs -r kill -9; ip netns del $ns; done");
+  // And its LSIs: a new node makes its own LSI-0 (a restarted corchd would keep this one).
+  (void)sb_.run("for br in $(ovs-vsctl list-br | grep '^" + prefix_ +
+                "'); do ovs-vsctl --if-exists del-br $br; done");
   for (int i = 0; i < hosts_; ++i) {
     (void)sb_.removeHost("h" + std::to_string(i));
     (void)sb_.run("ip link del demo" + std::to_string(i) + " 2>/dev/null");
