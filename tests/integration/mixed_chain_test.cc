@@ -182,6 +182,19 @@ BOOST_AUTO_TEST_CASE(native_container_vm_and_dpdk_functions_in_one_chain) {
   BOOST_TEST(qemuPid(node.prefix()) == qemu, "the VM kept running");
   BOOST_TEST(portCounters().size() == 8u, "the unplugged port is gone");
 
+  // corchd killed (kill -9) and started again: it adopts the whole chain, updates included; the
+  // VM is not booted again and the container, the DPDK process and the namespace stay.
+  const std::string container = (*podman)->podman("ps -q").output;
+  node.corchd().kill();
+  auto restarted = node.corchd().restart();
+  BOOST_REQUIRE_MESSAGE(restarted.ok(), (restarted.ok() ? "" : restarted.error().message()));
+  BOOST_TEST(node.log().find("graph mixed adopted") != std::string::npos, node.log());
+  BOOST_TEST(qemuPid(node.prefix()) == qemu, "the VM was started again");
+  BOOST_TEST((*podman)->podman("ps -q").output == container, "the container was started again");
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+  BOOST_TEST(node.ping("h1", "10.0.0.1"));
+  BOOST_TEST(!sb.runIn("h2", "ping -c 1 -W 1 10.0.0.1").ok(), "the unplugged port came back");
+
   auto del = node.request("DELETE", "/graphs/mixed");
   BOOST_TEST(del.status == 204, del.body);
   BOOST_TEST(waitUntil([&] { return qemuPid(node.prefix()).empty(); }, 10s), "QEMU is gone");
