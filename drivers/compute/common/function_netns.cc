@@ -241,4 +241,15 @@ Result<std::vector<std::string>> functionNetnsNames(std::string_view prefix) {
   return out;
 }
 
+Result<platform::UniqueFd> openFunctionNetnsToAdopt(const std::string& instance,
+                                                    const std::string& doing) {
+  if (auto r = platform::checkNetnsName(instance); !r) return r.error().context(doing);
+  if (!platform::netnsExists(instance)) {
+    return Error(ErrorCode::NotFound, doing + ": it has no namespace " + instance);
+  }
+  auto ns_fd = platform::openNetns(instance);
+  if (!ns_fd.ok()) return ns_fd.error().context(doing);
+  return std::move(*ns_fd);
+}
+
 }  // namespace corch::drivers::common

@@ -48,8 +48,14 @@ Result<void> checkPortsInside(int ns_fd, const std::string& instance,
                               const std::vector<SfPortBinding>& ports);
 
 // An identity of the namespace of `ns_fd` ("<dev>:<inode>"): the same for as long as the
-// namespace lives, different for a namespace made again under the same name.
+// namespace lives. A namespace made again under the same name usually has another, but not
+// always: the kernel reuses the inode numbers of namespaces that are gone.
 Result<std::string> netnsIdentity(int ns_fd);
+
+// The namespace of a function being adopted (ComputeDriver::adoptSf), open: NotFound when it has
+// none; errors start with `doing`.
+Result<platform::UniqueFd> openFunctionNetnsToAdopt(const std::string& instance,
+                                                    const std::string& doing);
 
 // For probe(): Unavailable unless named namespaces work here and the node namespace `node_netns`
 // (empty: corchd's own) can be opened. `driver` names the driver in the message.

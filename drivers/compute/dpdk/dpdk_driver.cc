@@ -292,12 +292,8 @@ class DpdkDriver final : public ComputeDriver {
 
   Result<void> adoptSf(const SfSpec& sf) override {
     const std::string doing = "cannot adopt function " + sf.instance;
-    if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
-    if (!platform::netnsExists(sf.instance)) {
-      return Error(ErrorCode::NotFound, doing + ": it has no namespace " + sf.instance);
-    }
-    auto ns_fd = platform::openNetns(sf.instance);
-    if (!ns_fd.ok()) return ns_fd.error().context(doing);
+    auto ns_fd = common::openFunctionNetnsToAdopt(sf.instance, doing);
+    if (!ns_fd.ok()) return std::move(ns_fd).error();
     auto pids = platform::processesInNetns(ns_fd->get());
     if (!pids.ok()) return pids.error().context(doing);
     const std::string prefix_arg = "--file-prefix=" + filePrefix(sf);

@@ -269,12 +269,8 @@ class NativeDriver final : public ComputeDriver {
 
   Result<void> adoptSf(const SfSpec& sf) override {
     const std::string doing = "cannot adopt function " + sf.instance;
-    if (auto r = platform::checkNetnsName(sf.instance); !r) return r.error().context(doing);
-    if (!platform::netnsExists(sf.instance)) {
-      return Error(ErrorCode::NotFound, doing + ": it has no namespace " + sf.instance);
-    }
-    auto ns_fd = platform::openNetns(sf.instance);
-    if (!ns_fd.ok()) return ns_fd.error().context(doing);
+    auto ns_fd = common::openFunctionNetnsToAdopt(sf.instance, doing);
+    if (!ns_fd.ok()) return std::move(ns_fd).error();
     auto identity = common::netnsIdentity(ns_fd->get());
     if (!identity.ok()) return identity.error().context(doing);
     const std::string marker = startMarker(sf);
