@@ -561,8 +561,18 @@ class RawConnection {
     if (ctx) {
       ssl_ = SSL_new(ctx);
       SSL_set_fd(ssl_, fd_);
-      if (SSL_connect(ssl_) != 1) {
-        why = "TLS handshake failed";
+      errno = 0;
+      if (int rc = SSL_connect(ssl_); rc != 1) {
+        // An end of stream: corchd closed the connection at once (beyond its connection caps).
+        const int err = errno;
+        const int e = SSL_get_error(ssl_, rc);
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+          why = "TLS handshake not answered within " + std::to_string(kBlockedSeconds) + " s";
+        } else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
+          why = "closed by corchd before the TLS handshake (connection cap)";
+        } else {
+          why = "TLS handshake failed";
+        }
         ERR_clear_error();
         return false;
       }

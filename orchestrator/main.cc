@@ -269,6 +269,11 @@ int main(int argc, char** argv) {
   rest_options.port = config.listen_port;
   rest_options.threads = config.rest_threads + 8;
   rest_options.max_concurrent_changes = config.rest_threads;
+  rest_options.max_connections = config.rest_max_connections;
+  rest_options.max_connections_per_address = config.rest_max_connections_per_address;
+  rest_options.head_timeout = std::chrono::seconds(config.rest_head_timeout_s);
+  rest_options.body_timeout = std::chrono::seconds(config.rest_body_timeout_s);
+  rest_options.idle_timeout = std::chrono::seconds(config.rest_idle_timeout_s);
   rest_options.tls = tls;
   rest::Server server(rest_options, node, security->get());
   if (auto listening = server.start(); !listening) {

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -772,11 +773,18 @@ int run(int argc, char** argv) {
 }  // namespace corch::ctl
 
 int main(int argc, char** argv) {
+  int status = 1;
   try {
-    return corch::ctl::run(argc, argv);
+    status = corch::ctl::run(argc, argv);
   } catch (const std::exception& e) {
     // Nothing below is expected to throw; say what happened rather than abort.
     std::cerr << "corchctl: " << e.what() << "\n";
-    return 1;
   }
+  // Out without the exit handlers: cpprest's threads may still be closing a connection (freeing
+  // its SSL object) while OpenSSL's handler frees the locks they take, and the process then
+  // hangs for ever. Nothing else needs them: the output is flushed here.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(status);
 }

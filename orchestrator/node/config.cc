@@ -121,7 +121,28 @@ Result<Config> parseConfig(const std::string& text, Config c) {
                       "tls", "initial-admin", "initial-graphs", "restore-graphs"}));
   if (doc.HasMember("rest")) {
     const Value& rest = doc["rest"];
-    CORCH_TRY(onlyKeys(rest, "/rest", {"address", "port", "threads"}));
+    CORCH_TRY(
+        onlyKeys(rest, "/rest",
+                 {"address", "port", "threads", "max-connections", "max-connections-per-address",
+                  "head-timeout-s", "body-timeout-s", "idle-timeout-s"}));
+    struct Limit {
+      const char* key;
+      unsigned* value;
+      unsigned max;
+    };
+    for (const Limit& l :
+         {Limit{"max-connections", &c.rest_max_connections, 1'000'000},
+          Limit{"max-connections-per-address", &c.rest_max_connections_per_address, 1'000'000},
+          Limit{"head-timeout-s", &c.rest_head_timeout_s, 3600},
+          Limit{"body-timeout-s", &c.rest_body_timeout_s, 3600},
+          Limit{"idle-timeout-s", &c.rest_idle_timeout_s, 86400}}) {
+      if (!rest.HasMember(l.key)) continue;
+      const std::string pointer = std::string("/rest/") + l.key;
+      CONFIG_TRY_ASSIGN(*l.value, getUint(rest[l.key], pointer, l.max));
+      if (*l.value == 0) {
+        return Error::field(ErrorCode::InvalidArgument, pointer, "must be at least 1");
+      }
+    }
     if (rest.HasMember("address"))
       CONFIG_TRY_ASSIGN(c.listen_host, getString(rest["address"], "/rest/address"));
     if (rest.HasMember("port"))

@@ -17,6 +17,12 @@ struct Config {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 8080;
   unsigned rest_threads = 16;  // REST handlers: a PUT blocks one until its graph is deployed
+  // The gate in front of them (rest/gate.h): connection caps and what clients must send in time.
+  unsigned rest_max_connections = 1024;
+  unsigned rest_max_connections_per_address = 128;
+  unsigned rest_head_timeout_s = 10;
+  unsigned rest_body_timeout_s = 30;
+  unsigned rest_idle_timeout_s = 60;
 
   std::string vswitch_driver = "ovs";
   DriverOptions vswitch_options;  // "ovsdb", "datapath" ("auto" picks system or netdev), ...

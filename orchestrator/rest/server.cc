@@ -24,7 +24,9 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include <cpprest/http_listener.h>
@@ -35,6 +37,7 @@
 #include "corch/log.h"
 #include "graph/nffg_codec.h"
 #include "graph/sffg_codec.h"
+#include "rest/gate.h"
 #include "rest/responses.h"
 #include "rest/routes.h"
 #include "security/security_manager.h"
@@ -132,6 +135,22 @@ Result<uint16_t> pickFreePort(const std::string& host) {
   return static_cast<uint16_t>(ntohs(port));
 }
 
+// The gate's secret: 256 random bits as 64 hex digits.
+Result<std::string> newGateSecret() {
+  std::array<unsigned char, 32> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    ERR_clear_error();
+    return Error(ErrorCode::Internal, "cannot draw the gate's secret: no randomness");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : bytes) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
+
 // One answer, before it becomes a cpprest response.
 struct Reply {
   int status = 200;
@@ -227,6 +246,8 @@ void configureTls(boost::asio::ssl::context& ctx, const std::string& cert_pem,
   }
   SSL_CTX_set_options(native,
                       SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+  // A connection waiting for its client keeps no record buffers (the gate holds many such).
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   ctx.use_certificate_chain(boost::asio::buffer(cert_pem));
   ctx.use_private_key(boost::asio::buffer(key_pem), ssl::context::pem);
   if (SSL_CTX_check_private_key(native) != 1) {
@@ -354,8 +375,13 @@ class Server::Impl {
   }
 
  private:
-  // Listens on one port; `in_use` is set when the port was taken.
+  // Starts cpprest's listener on 127.0.0.1:`port`, behind the gate; `in_use` is set when the
+  // port was taken.
   Result<void> listenOn(uint16_t port, bool& in_use);
+  // Closes cpprest's listener (waiting for the handlers running).
+  void closeListener();
+  // Whether a request came through the gate (carries its secret).
+  bool fromGate(const http_request& request) const;
 
   // The cpprest handler of every request.
   void handle(http_request request);
@@ -408,9 +434,14 @@ class Server::Impl {
   const std::unique_ptr<security::SecurityManager> own_security_;  // when given none
   security::SecurityManager& security_;
 
-  mutable std::mutex lifecycle_mu_;  // start() and stop(), and what they set
-  std::unique_ptr<http_listener> listener_;
+  mutable std::mutex lifecycle_mu_;          // start() and stop(), and what they set
+  std::unique_ptr<http_listener> listener_;  // behind the gate
+  std::string listener_url_;
+  uint16_t listener_port_ = 0;
   std::string listening_key_;  // in `listening` while listener_ is set
+  // The secret the gate adds to every request it forwards; set before listener_ opens.
+  std::string secret_;
+  std::unique_ptr<Gate> gate_;
   uint16_t port_ = 0;
   std::string url_;
 
@@ -426,7 +457,7 @@ class Server::Impl {
 
 Result<void> Server::Impl::start() {
   std::lock_guard lock(lifecycle_mu_);
-  if (listener_) return Error(ErrorCode::Conflict, "the REST server already listens on " + url_);
+  if (gate_) return Error(ErrorCode::Conflict, "the REST server already listens on " + url_);
   if (options_.tls) {
     // Read and checked now, so that a wrong file stops start() with its name rather than failing
     // every handshake later; connections get their context from this text (no file reads).
@@ -470,27 +501,69 @@ Result<void> Server::Impl::start() {
                      " threads of the HTTP thread pool, so that reads are served while graphs "
                      "change");
   }
-  // A port picked as free may be taken before the listener binds it: pick again a few times.
-  const int attempts = options_.port == 0 ? 5 : 1;
+  if (options_.handshake_timeout.count() <= 0 || options_.head_timeout.count() <= 0 ||
+      options_.idle_timeout.count() <= 0 || options_.body_timeout.count() <= 0 ||
+      options_.max_head_bytes == 0 || options_.max_connections == 0 ||
+      options_.max_connections_per_address == 0) {
+    return Error(ErrorCode::InvalidArgument,
+                 "the REST server's timeouts, head size and connection caps must be positive");
+  }
+  auto secret = newGateSecret();
+  if (!secret) return secret.error();
+  secret_ = std::move(*secret);
+  // cpprest's listener, behind the gate: a port picked as free may be taken before the listener
+  // binds it, so pick again a few times.
   Result<void> listened = Ok();
-  for (int i = 0; i < attempts; ++i) {
-    uint16_t port = options_.port;
-    if (port == 0) {
-      auto free = pickFreePort(options_.host);
-      if (!free) return free.error();
-      port = *free;
-    }
+  for (int i = 0; i < 5; ++i) {
+    auto free = pickFreePort("127.0.0.1");
+    if (!free) return free.error();
     bool in_use = false;
-    listened = listenOn(port, in_use);
+    listened = listenOn(*free, in_use);
     if (listened || !in_use) break;
   }
-  return listened;
+  if (!listened) return listened;
+
+  GateOptions gate;
+  gate.host = options_.host;
+  gate.port = options_.port;
+  gate.backend_port = listener_port_;
+  gate.secret = secret_;
+  if (options_.tls) {
+    // The context is set up once, from the text read above.
+    gate.configure_tls = [this](boost::asio::ssl::context& ctx) {
+      configureTls(ctx, tls_cert_pem_, tls_key_pem_);
+    };
+  }
+  gate.handshake_timeout = options_.handshake_timeout;
+  gate.head_timeout = options_.head_timeout;
+  gate.idle_timeout = options_.idle_timeout;
+  gate.body_timeout = options_.body_timeout;
+  gate.max_head_bytes = options_.max_head_bytes;
+  gate.max_body_bytes = kMaxBodyBytes;
+  gate.max_connections = options_.max_connections;
+  gate.max_connections_per_address = options_.max_connections_per_address;
+  gate.limit_loopback = options_.limit_loopback_connections;
+  const std::string scheme = options_.tls ? "https://" : "http://";
+  bool in_use = false;
+  auto started = Gate::start(std::move(gate), in_use);
+  if (!started) {
+    closeListener();
+    std::string url = scheme + options_.host + ":" + std::to_string(options_.port);
+    return Error(started.error().code(),
+                 "cannot listen on " + url + ": " + started.error().message());
+  }
+  gate_ = std::move(*started);
+  port_ = gate_->port();
+  url_ = scheme + options_.host + ":" + std::to_string(port_);
+  CORCH_LOG(lg, Info) << "listening on " << url_ << " (at most " << gate_->maxConnections()
+                      << " connections, " << options_.max_connections_per_address
+                      << " per address)";
+  return Ok();
 }
 
 Result<void> Server::Impl::listenOn(uint16_t port, bool& in_use) {
-  std::string url =
-      (options_.tls ? "https://" : "http://") + options_.host + ":" + std::to_string(port);
-  std::string key = listeningKey(options_.host, port);
+  std::string url = "http://127.0.0.1:" + std::to_string(port);
+  std::string key = listeningKey("127.0.0.1", port);
   if (!claimAddress(key)) {
     in_use = true;
     return Error(ErrorCode::Unavailable,
@@ -498,20 +571,7 @@ Result<void> Server::Impl::listenOn(uint16_t port, bool& in_use) {
   }
   std::unique_ptr<http_listener> listener;
   try {
-    http::experimental::listener::http_listener_config config;
-    if (options_.tls) {
-      // cpprest calls this for every connection it accepts, on its pool, where an exception
-      // would end the process: a failure leaves the context empty and the handshake fails.
-      config.set_ssl_context_callback([this](boost::asio::ssl::context& ctx) {
-        try {
-          configureTls(ctx, tls_cert_pem_, tls_key_pem_);
-        } catch (const std::exception& e) {
-          ERR_clear_error();
-          CORCH_LOG(lg, Error) << "TLS context: " << e.what();
-        }
-      });
-    }
-    listener = std::make_unique<http_listener>(web::uri(url + "/"), config);
+    listener = std::make_unique<http_listener>(web::uri(url + "/"));
   } catch (const std::exception& e) {
     releaseAddress(key);
     return Error(ErrorCode::InvalidArgument, "cannot listen on " + url + ": " + e.what());
@@ -542,11 +602,27 @@ Result<void> Server::Impl::listenOn(uint16_t port, bool& in_use) {
     return Error(ErrorCode::Unavailable, "cannot listen on " + url + ": " + failure);
   }
   listener_ = std::move(listener);
+  listener_url_ = url;
+  listener_port_ = port;
   listening_key_ = key;
-  port_ = port;
-  url_ = url;
-  CORCH_LOG(lg, Info) << "listening on " << url_;
+  CORCH_LOG(lg, Debug) << "the API listens on " << url << ", behind the gate";
   return Ok();
+}
+
+void Server::Impl::closeListener() {
+  {
+    std::lock_guard lock(mu_);
+    accepting_ = false;
+  }
+  if (!listener_) return;
+  // close() closes every connection and waits for the handlers running on them.
+  try {
+    listener_->close().wait();
+  } catch (const std::exception& e) {
+    CORCH_LOG(lg, Warn) << "closing the listener on " << listener_url_ << ": " << e.what();
+  }
+  listener_.reset();
+  releaseAddress(listening_key_);
 }
 
 void Server::Impl::stop() {
@@ -555,22 +631,26 @@ void Server::Impl::stop() {
     std::lock_guard lock(mu_);
     accepting_ = false;
   }
-  if (listener_) {
-    // close() closes every connection and waits for the handlers running on them.
-    try {
-      listener_->close().wait();
-    } catch (const std::exception& e) {
-      CORCH_LOG(lg, Warn) << "closing the listener on " << url_ << ": " << e.what();
-    }
-    listener_.reset();
-    releaseAddress(listening_key_);
+  if (gate_) {
+    // No new connection; the open ones closed (requests forwarded are finished by the handlers,
+    // waited for below).
+    gate_->stop();
+    gate_.reset();
     CORCH_LOG(lg, Info) << "stopped listening on " << url_;
   }
+  closeListener();
   // PUTs whose bodies were still arriving run after their handler returned: wait for them too.
   std::unique_lock lock(mu_);
   idle_.wait(lock, [this] { return in_flight_ == 0; });
   port_ = 0;
   url_.clear();
+}
+
+bool Server::Impl::fromGate(const http_request& request) const {
+  const auto& headers = request.headers();
+  auto it = headers.find(std::string(kGateSecretHeader));
+  return it != headers.end() && it->second.size() == secret_.size() &&
+         CRYPTO_memcmp(it->second.data(), secret_.data(), secret_.size()) == 0;
 }
 
 bool Server::Impl::enter() {
@@ -593,7 +673,11 @@ void Server::Impl::handle(http_request request) {
   try {
     ex->method = request.method();
     ex->path = request.request_uri().path();
-    if (!accepting) {
+    if (!fromGate(request)) {
+      // Before anything else: the port behind the gate is no way around it.
+      reply = errorReply(Error(ErrorCode::PermissionDenied,
+                               "requests are served on corchd's public address only"));
+    } else if (!accepting) {
       reply = errorReply(Error(ErrorCode::Unavailable, "the server is shutting down"));
     } else {
       reply = route(ex, answered_later);

@@ -63,6 +63,15 @@
 // Unknown paths are 404 whatever the method; known paths with another method are 405 with Allow.
 // The graph id rules (routes.h) are the same for both APIs.
 //
+// Slow and hostile clients (rest/gate.h): the public address is the gate's, which serves only
+// complete requests to cpprest's listener (plain HTTP on 127.0.0.1, an ephemeral port, refusing
+// requests that do not carry the gate's secret): the request head must arrive within
+// `head_timeout` of the connection or of its first byte (at most `max_head_bytes`, else 431), the
+// body within `body_timeout` (at most 1 MiB, else 413), a TLS handshake within
+// `handshake_timeout`; 408 otherwise. A kept-alive connection idle for `idle_timeout` is closed,
+// and connections beyond `max_connections`, or `max_connections_per_address` from one address,
+// are closed at once. The answer itself is under no deadline (a PUT deploys for seconds).
+//
 // Threads: requests are served on cpprest's shared thread pool, and a PUT, POST or DELETE holds
 // one of its threads until the GraphService returns (seconds, for a deploy), a login while its
 // password is hashed (a fraction of a second). So that reads and changes of other graphs are
@@ -73,6 +82,7 @@
 // (it is slow to compile).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -88,7 +98,7 @@ class SecurityManager;
 
 namespace corch::rest {
 
-// HTTPS (DESIGN section 5, "Security"), through cpprest's listener with OpenSSL: TLS 1.2 at
+// HTTPS (DESIGN section 5, "Security"), served by the gate with OpenSSL: TLS 1.2 at
 // least, TLS 1.2 ciphers limited to ECDHE with AES-GCM or ChaCha20-Poly1305, no compression,
 // renegotiation or session tickets. The files are read and checked (the key matching the
 // certificate) by start(), which fails naming them; the URL is then https://.
@@ -110,6 +120,19 @@ struct ServerOptions {
   // PUTs and DELETEs served at once, and POST /login; together less than the pool's threads.
   size_t max_concurrent_changes = 16;
   size_t max_concurrent_logins = 4;
+
+  // The gate (rest/gate.h): deadlines on what clients send, and connection caps.
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::chrono::milliseconds head_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds body_timeout{30'000};
+  size_t max_head_bytes = 16 * 1024;
+  size_t max_connections = 1024;
+  size_t max_connections_per_address = 128;
+  // Whether the per-address cap applies to loopback clients too (local processes: corchctl, a
+  // co-located orchestrator, the load bench). Off by default; every connection counts in
+  // max_connections whatever its address.
+  bool limit_loopback_connections = false;
 };
 
 class Server {
