@@ -160,6 +160,18 @@ Result<bool> NetworkManager::start(const std::set<std::string>& keep_lsis) {
   for (const auto& name : *existing) {
     if (name == options_.lsi0 && adopted) continue;
     if (keep.count(name)) continue;
+    // Internal groups' LSIs stay while graph-LSIs are kept: adoptGraphLsi finds its group's
+    // there, and removeStaleLsis removes those no adopted graph joined.
+    if (adopted && !keep.empty() && name.starts_with(options_.prefix + "-i")) {
+      const std::string number = name.substr(options_.prefix.size() + 2);
+      if (!number.empty() && number.size() < 9 &&
+          std::all_of(number.begin(), number.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        std::lock_guard lock(groups_mu_);
+        next_group_ =
+            std::max<uint32_t>(next_group_, static_cast<uint32_t>(std::stoul(number)) + 1);
+        continue;
+      }
+    }
     if (name == options_.lsi0 || isOurs(name)) {
       CORCH_LOG(lg, Info) << "removing stale LSI " << name << " left by an earlier run";
       CORCH_TRY(driver_.destroyLsi(name));
@@ -208,12 +220,6 @@ Result<NetworkManager::Adopted> NetworkManager::adoptGraphLsi(
     const GraphNetworkPlan& plan,
     const std::vector<std::pair<std::string, std::string>>& vlink_names) {
   const std::string what = "cannot adopt graph-LSI " + plan.lsi;
-  for (const auto& sap : plan.sap_ports) {
-    if (sap.type == graph::SapType::Internal || sap.type == graph::SapType::Junction) {
-      return Error(ErrorCode::Unsupported,
-                   what + ": SAP " + sap.sap_id + " is a link (internal or junction), rebuilt");
-    }
-  }
   if (vlink_names.size() != plan.vlinks.count) {
     return Error(ErrorCode::Conflict, what + ": " + std::to_string(vlink_names.size()) +
                                           " vlinks stored, the plan has " +
@@ -252,13 +258,39 @@ Result<NetworkManager::Adopted> NetworkManager::adoptGraphLsi(
     }
     out.network.lsi.vlinks.push_back(VlinkInfo{name_a, a->second, name_b, b->of_port});
   }
+  // Groups joined: (group, its LSI), registered once everything else is found.
+  std::vector<std::pair<std::string, std::string>> joined;
   for (const auto& sap : plan.sap_ports) {
-    auto port = take(sap.spec.name);
-    if (!port) return std::move(port).error();
     SapPortMade m;
     m.sap = sap;
-    m.ports[sap.sap_id] = *port;
-    out.network.sap_ports[sap.sap_id] = *port;
+    if (sap.type == graph::SapType::Gre || sap.type == graph::SapType::HostStack) {
+      auto port = take(sap.spec.name);
+      if (!port) return std::move(port).error();
+      m.ports[sap.sap_id] = *port;
+    } else if (sap.type == graph::SapType::Junction) {
+      if (!sap.first) continue;  // the pair's first end has both (createSapPorts)
+      // connectLsis(lsi, lsi, 1, name): "<name>0a" and "<name>0b", both on the graph-LSI.
+      auto a = take(sap.spec.name + "0a");
+      if (!a) return std::move(a).error();
+      auto b = take(sap.spec.name + "0b");
+      if (!b) return std::move(b).error();
+      m.link = VlinkInfo{a->name, a->of_port, b->name, b->of_port};
+      m.ports[sap.sap_id] = PortInfo{a->name, a->of_port, ""};
+      m.ports[sap.peer] = PortInfo{b->name, b->of_port, ""};
+    } else if (sap.type == graph::SapType::Internal) {
+      // connectLsis(group's LSI, lsi, 1, name): "<name>0a" on the group's, "<name>0b" here.
+      auto b = take(sap.spec.name + "0b");
+      if (!b) return std::move(b).error();
+      auto group = findGroupLsi(sap.group, sap.spec.name + "0a");
+      if (!group) return std::move(group).error().context(what);
+      m.link = VlinkInfo{sap.spec.name + "0a", group->second, b->name, b->of_port};
+      m.ports[sap.sap_id] = PortInfo{b->name, b->of_port, ""};
+      m.joined = true;
+      joined.emplace_back(sap.group, group->first);
+    } else {
+      return Error(ErrorCode::Internal, what + ": SAP " + sap.sap_id + " has no port here");
+    }
+    for (const auto& [id, port] : m.ports) out.network.sap_ports[id] = port;
     out.sap_ports.push_back(std::move(m));
   }
   for (const auto& [name, port] : ports) {
@@ -277,6 +309,7 @@ Result<NetworkManager::Adopted> NetworkManager::adoptGraphLsi(
     }
     clients.push_back(sap.spec.name);
   }
+  for (const auto& [group, lsi] : joined) adoptGroupMember(group, lsi);
   CORCH_LOG(lg, Info) << "graph-LSI " << plan.lsi << " kept from an earlier run ("
                       << plan.sf_ports.size() << " SF ports, " << vlink_names.size() << " vlinks, "
                       << plan.sap_ports.size() << " SAP ports)";
@@ -859,6 +892,51 @@ Result<std::string> NetworkManager::joinGroup(const std::string& group) {
   }
   ++g.members;
   return g.lsi;
+}
+
+Result<std::pair<std::string, uint32_t>> NetworkManager::findGroupLsi(const std::string& group,
+                                                                      const std::string& port) {
+  std::string lsi;
+  {
+    std::lock_guard lock(groups_mu_);
+    auto it = groups_.find(group);
+    if (it != groups_.end()) lsi = it->second.lsi;
+  }
+  std::vector<std::string> candidates;
+  if (!lsi.empty()) {
+    candidates.push_back(lsi);
+  } else {
+    auto existing = driver_.listLsis();
+    if (!existing) return std::move(existing).error();
+    for (const auto& name : *existing) {
+      if (name.starts_with(options_.prefix + "-i")) candidates.push_back(name);
+    }
+  }
+  for (const auto& name : candidates) {
+    auto ports = driver_.listPorts(name);
+    if (!ports) continue;
+    for (const auto& p : *ports) {
+      if (p.name == port) return std::make_pair(name, p.of_port);
+    }
+  }
+  return Error(ErrorCode::Conflict,
+               "the link " + port + " to internal group " + group + " is gone");
+}
+
+void NetworkManager::adoptGroupMember(const std::string& group, const std::string& lsi) {
+  std::lock_guard lock(groups_mu_);
+  Group& g = groups_[group];
+  if (g.members == 0) {
+    g.lsi = lsi;
+    // The group's rule, so that this driver wants it (syncRules, a heal after ovs-vswitchd
+    // restarts): an add of the rule in place changes nothing.
+    TsRule normal;
+    normal.outputs = {kPortNormal};
+    auto installed = driver_.installRules(lsi, {normal});
+    if (!installed) CORCH_LOG(lg, Warn) << installed.error().message();
+    CORCH_LOG(lg, Info) << "internal group " << group << " kept on " << lsi;
+  }
+  ++g.members;
 }
 
 Result<void> NetworkManager::leaveGroup(const std::string& group) {

@@ -124,7 +124,9 @@ class NetworkManager {
   // Creates LSI-0 with the physical ports and removes the stale LSIs of this prefix an earlier
   // run left. Restart (node/node_manager.h): an LSI-0 that exists with every configured physical
   // port is kept as it is, flows included (adopted), and so are the graph-LSIs named in
-  // `keep_lsis`; returns whether LSI-0 was kept. When it was not (it was missing or its ports
+  // `keep_lsis` and, when there are any, the internal groups' LSIs (adoptGraphLsi finds a
+  // group's there; removeStaleLsis removes those no graph joined again); returns whether LSI-0
+  // was kept. When it was not (it was missing or its ports
   // differ), it is made anew and no graph-LSI is kept: their vlinks ended on the old one.
   Result<bool> start(const std::set<std::string>& keep_lsis = {});
   // Removes the LSIs of this prefix other than LSI-0 and `keep` (graph-LSIs, internal groups'
@@ -133,10 +135,12 @@ class NetworkManager {
 
   // Finds on a graph-LSI kept by start() what createGraphLsi and createSapPorts built for `plan`
   // (a plan made with the stored numbers: node/graph_store.h): every SF port, every vlink (its
-  // ends named by `vlink_names`, by index) and every gre or host-stack SAP port, and nothing else.
+  // ends named by `vlink_names`, by index) and every SAP port or link (gre, host-stack, junction,
+  // internal), and nothing else.
   // Conflict naming what differs (the caller then destroys the LSI and builds the graph anew);
-  // Unsupported for a plan with internal or junction SAPs (they are rebuilt, not adopted).
-  // Changes nothing but starting the DHCP clients of host-stack SAPs again.
+  // Internal SAPs: the link to their group's LSI (kept by start()) must be there too; the group
+  // then counts the graph as a member again. Changes nothing but starting the DHCP clients of
+  // host-stack SAPs again.
   struct Adopted {
     GraphNetwork network;
     SapPortsMade sap_ports;
@@ -221,6 +225,11 @@ class NetworkManager {
   // Internal groups: the LSI joining their members, made for the first, removed after the last.
   Result<std::string> joinGroup(const std::string& group);
   Result<void> leaveGroup(const std::string& group);
+  // Adoption: the LSI of `group` (its registered one, else the groups' LSIs an earlier run left)
+  // that has the link end `port`, with that end's number; and the member adopted.
+  Result<std::pair<std::string, uint32_t>> findGroupLsi(const std::string& group,
+                                                        const std::string& port);
+  void adoptGroupMember(const std::string& group, const std::string& lsi);
   struct Group {
     std::string lsi;
     uint32_t members = 0;

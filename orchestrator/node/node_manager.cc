@@ -1008,6 +1008,11 @@ Result<std::unique_ptr<NodeManager::Deployed>> NodeManager::adopt(const std::str
   const graph::Graph& graph = expanded;
   std::map<std::string, const resolver::Resolution*> by_sf;
   for (const auto& r : resolutions) by_sf[r.sf_id] = &r;
+  // The previous version is this very graph: its SAP ports (which keep their numbers when they
+  // stay the same) are those of a plan of it.
+  auto fresh = network_.plan(graph, built.index, technologiesOf(by_sf));
+  if (!fresh) return fail(std::move(fresh).error());
+  left.sap_ports = fresh->sap_ports;
   network::PlanBase base;
   base.previous = &left;
   auto plan = network_.plan(graph, built.index, technologiesOf(by_sf), base);

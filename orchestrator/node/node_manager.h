@@ -39,8 +39,7 @@
 //      again (an OpenFlow add of an installed rule changes nothing: no packet is lost) and makes
 //      its graph-LSI's flow table exactly that. Traffic through an adopted graph never stops;
 //   3. a graph that cannot be adopted (something missing or changed, a half-finished update, a
-//      graph with internal or junction SAPs, a stopped function) has what the earlier run left
-//      of it destroyed and is deployed anew;
+//      stopped function) has what the earlier run left of it destroyed and is deployed anew;
 //   4. deploys the initial graphs of the configuration that no stored graph has the id of;
 //   5. removes what was kept but is owned by no graph now, and makes LSI-0's flow table exactly
 //      what the graphs installed (stale rules of graphs that are gone leave).

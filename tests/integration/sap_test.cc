@@ -252,6 +252,15 @@ BOOST_AUTO_TEST_CASE(internal_saps_join_graphs) {
   BOOST_TEST(node.ping("h0", "10.0.0.2"));
   BOOST_TEST(node.ping("h0", "10.0.0.3"));
   BOOST_TEST(node.ping("h1", "10.0.0.3"));
+  // corchd killed and started again adopts the three graphs and their group, which still counts
+  // them: it goes with the last one, not before.
+  node.corchd().kill();
+  BOOST_REQUIRE(node.corchd().restart().ok());
+  for (const char* id : {"ia", "ib", "ic"}) {
+    BOOST_TEST(node.log().find(std::string("graph ") + id + " adopted") != std::string::npos, id);
+  }
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+  BOOST_TEST(node.ping("h1", "10.0.0.3"));
   node.del("ib");
   BOOST_TEST(node.unreachable("h0", "10.0.0.2"));
   BOOST_TEST(node.ping("h0", "10.0.0.3"));
@@ -282,6 +291,12 @@ BOOST_AUTO_TEST_CASE(host_stack_sap_reaches_the_node) {
   auto no = node.sandbox().runIn(
       "h0", "nc -w 2 10.0.0.254 " + std::to_string(blocked.port()) + " </dev/null");
   BOOST_TEST(no.output.find("hello") == std::string::npos, no.output);
+  // corchd killed and started again adopts the graph with its host-stack port and address.
+  node.corchd().kill();
+  BOOST_REQUIRE(node.corchd().restart().ok());
+  BOOST_TEST(node.log().find("graph hs adopted") != std::string::npos, node.log());
+  ok = node.sandbox().runIn("h0", "nc -w 3 10.0.0.254 " + port + " </dev/null");
+  BOOST_TEST(ok.output.find("hello from the node") != std::string::npos, ok.output);
   node.del("hs");
   BOOST_TEST(node.unreachable("h0", "10.0.0.254"));
   node.expectNothingLeft();

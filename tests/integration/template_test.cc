@@ -54,6 +54,16 @@ BOOST_AUTO_TEST_CASE(security_capability_by_a_graph_template) {
   BOOST_TEST(sb.runIn("h0", "nc -z -w 2 10.0.0.2 8081").ok());
   (void)sb.runIn("h1", "pkill -f 'nc -l -p 8081' || true");
 
+  // corchd killed and started again adopts the graph, junctions included; the firewall still
+  // lets only replies in.
+  node.corchd().kill();
+  BOOST_REQUIRE(node.corchd().restart().ok());
+  BOOST_TEST(node.log().find("graph sec adopted") != std::string::npos, node.log());
+  BOOST_TEST(node.ping("h0", "10.0.0.2"));
+  (void)sb.runIn("h0", "nc -l -p 8082 >/dev/null 2>&1 & sleep 0.2");
+  BOOST_TEST(!sb.runIn("h1", "nc -z -w 2 10.0.0.1 8082").ok());
+  (void)sb.runIn("h0", "pkill -f 'nc -l -p 8082' || true");
+
   // The client's graph is the one it sent: one SF, no junction.
   auto got = node.request("GET", "/graphs/sec");
   BOOST_TEST(got.status == 200);
