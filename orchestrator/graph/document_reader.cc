@@ -80,6 +80,11 @@ Result<rapidjson::Document> parseJson(std::string_view json, size_t max_depth,
     return invalidDocument(
         what, {{*deep, "nested deeper than " + std::to_string(max_depth) + " levels"}});
   }
+  if (auto bad = findBadString(doc)) {
+    return Error::field(ErrorCode::Malformed, *bad,
+                        "malformed JSON: a string or name at " + (bad->empty() ? "/" : *bad) +
+                            " is not valid UTF-8 (a \\u escape of a lone surrogate?)");
+  }
   return doc;
 }
 

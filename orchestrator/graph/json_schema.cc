@@ -143,6 +143,64 @@ std::optional<std::string> findTooDeep(const Value& root, size_t max_depth) {
   return std::nullopt;
 }
 
+bool isValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint32_t cp = 0;
+    uint32_t min = 0;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + n >= text.size()) return false;  // cut short
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(text[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+std::optional<std::string> findBadString(const Value& root) {
+  struct Pending {
+    const Value* value;
+    std::string pointer;
+  };
+  std::vector<Pending> stack{{&root, ""}};
+  while (!stack.empty()) {
+    Pending top = std::move(stack.back());
+    stack.pop_back();
+    const Value& v = *top.value;
+    if (v.IsString()) {
+      if (!isValidUtf8(stringView(v))) return top.pointer;
+    } else if (v.IsObject()) {
+      for (const auto& m : v.GetObject()) {
+        if (!isValidUtf8(stringView(m.name))) return top.pointer;
+        stack.push_back({&m.value, appendPointer(top.pointer, stringView(m.name))});
+      }
+    } else if (v.IsArray()) {
+      for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+        stack.push_back({&v[i], appendPointer(top.pointer, i)});
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 JsonSchema::JsonSchema(std::string_view text) {
   schema_.Parse(text.data(), text.size());
   if (schema_.HasParseError() || !schema_.IsObject()) schemaBug("not a JSON object");

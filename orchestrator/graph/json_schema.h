@@ -69,4 +69,11 @@ std::string appendPointer(const std::string& base, size_t index);
 // (a schema validator, a writer) touches a document from a client.
 std::optional<std::string> findTooDeep(const rapidjson::Value& root, size_t max_depth);
 
+// Whether text is well-formed UTF-8 (no overlong form, no surrogate, nothing past U+10FFFF).
+bool isValidUtf8(std::string_view text);
+// The pointer of the first member name or string that is not well-formed UTF-8, or nullopt.
+// A parser validating its input's encoding still lets a \u escape of a lone surrogate ("\udd80")
+// through as such a string, which no JSON writer can then print. Run after findTooDeep.
+std::optional<std::string> findBadString(const rapidjson::Value& root);
+
 }  // namespace corch::graph

@@ -507,3 +507,15 @@ BOOST_AUTO_TEST_CASE(pointer_tokens_are_escaped) {
 
 }  // namespace
 }  // namespace corch::graph
+
+// A \u escape of a lone surrogate passes RapidJSON's encoding check but is no text: refused as
+// malformed, naming the field, so that whatever is accepted can be printed (fuzzing found it).
+BOOST_AUTO_TEST_CASE(lone_surrogates_are_malformed) {
+  auto g = corch::graph::parseSffg(R"({ "sffg": { "id": "g", "name": "a\udd80b" } })");
+  BOOST_REQUIRE(!g.ok());
+  BOOST_TEST((g.error().code() == corch::ErrorCode::Malformed));
+  BOOST_REQUIRE_EQUAL(g.error().fields().size(), 1u);
+  BOOST_TEST(g.error().fields()[0].pointer == "/sffg/name");
+  auto ok = corch::graph::parseSffg(R"({ "sffg": { "id": "g", "name": "a\ud83d\ude00b" } })");
+  BOOST_TEST(ok.ok(), (ok.ok() ? "" : ok.error().message()));
+}
