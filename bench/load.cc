@@ -136,36 +136,32 @@ Result<Options> parseOptions(int argc, char** argv) {
       }
       continue;
     }
-    if (a == "--clients") {
-      n = number(a, v, 1);
-      if (n.ok()) o.clients = static_cast<int>(*n);
-    } else if (a == "--duration") {
-      n = number(a, v, 1);
-      if (n.ok()) o.duration_s = static_cast<int>(*n);
-    } else if (a == "--warmup") {
-      n = number(a, v, 0);
-      if (n.ok()) o.warmup_s = static_cast<int>(*n);
-    } else if (a == "--hostile-duration") {
-      n = number(a, v, 0);
-      if (n.ok()) o.hostile_s = static_cast<int>(*n);
-    } else if (a == "--max-requests") {
-      n = number(a, v, 1);
-      if (n.ok()) o.max_requests = *n;
-    } else if (a == "--graphs-per-client") {
-      n = number(a, v, 1);
-      if (n.ok()) o.graphs_per_client = static_cast<int>(*n);
-    } else if (a == "--slow") {
-      n = number(a, v, 0);
-      if (n.ok()) o.slow = static_cast<int>(*n);
-    } else if (a == "--big") {
-      n = number(a, v, 0);
-      if (n.ok()) o.big = static_cast<int>(*n);
-    } else if (a == "--big-mib") {
-      n = number(a, v, 2);
-      if (n.ok()) o.big_mib = static_cast<int>(*n);
-    } else {
-      return Error(ErrorCode::InvalidArgument, "unknown option " + a);
+    // The numeric options: the field each sets and its least value.
+    struct Numeric {
+      const char* name;
+      long* as_long;
+      int* as_int;
+      long min;
+    };
+    const Numeric numeric[] = {
+        {"--clients", nullptr, &o.clients, 1},
+        {"--duration", nullptr, &o.duration_s, 1},
+        {"--warmup", nullptr, &o.warmup_s, 0},
+        {"--hostile-duration", nullptr, &o.hostile_s, 0},
+        {"--max-requests", &o.max_requests, nullptr, 1},
+        {"--graphs-per-client", nullptr, &o.graphs_per_client, 1},
+        {"--slow", nullptr, &o.slow, 0},
+        {"--big", nullptr, &o.big, 0},
+        {"--big-mib", nullptr, &o.big_mib, 2},
+    };
+    const Numeric* option = nullptr;
+    for (const auto& candidate : numeric) {
+      if (a == candidate.name) option = &candidate;
     }
+    if (!option) return Error(ErrorCode::InvalidArgument, "unknown option " + a);
+    n = number(a, v, option->min);
+    if (n.ok() && option->as_long) *option->as_long = *n;
+    if (n.ok() && option->as_int) *option->as_int = static_cast<int>(*n);
     if (!n.ok()) return n.error();
   }
   int total = 0;
